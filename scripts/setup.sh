@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what atoll needs on a Debian machine: system packages (apt, as root or through
+# sudo) and a virtualenv in .venv with atoll installed in editable mode.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --dev    also the test and lint tools and every test system package
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+APT_PACKAGES=()
+source "$here/scripts/deps/00-base.sh"
+if [ "$dev" = 1 ]; then
+  for f in "$here"/scripts/deps/[1-9]*.sh; do
+    [ -e "$f" ] && source "$f"
+  done
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "atoll setup: installing system packages: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if declare -F post_install >/dev/null; then post_install; fi
+
+py=${PYTHON:-python3}
+if [ ! -x "$here/.venv/bin/python" ]; then
+  echo "atoll setup: creating virtualenv in $here/.venv" >&2
+  "$py" -m venv "$here/.venv"
+fi
+extra=""
+[ "$dev" = 1 ] && extra="[dev]"
+"$here/.venv/bin/pip" install -q --disable-pip-version-check -e "$here$extra"
+echo "atoll setup: ready ($("$here/.venv/bin/atoll" --version))" >&2
