@@ -1,17 +1,204 @@
-"""atoll command line (placeholder until the commands land)."""
+"""The ``atoll`` command line: parse, call a service, render. No subprocess here.
+
+Exit codes (shared/DESIGN.md): 0 ok, 1 error, 2 bad usage or input, 3 not found,
+4 permission denied, 5 host unreachable, 130 interrupted. Errors are one line on stderr.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
 
 import click
 
 from atoll import __version__
+from atoll.core.errors import AtollError, ExitCode
+from atoll.core.models import encode_listing
+from atoll.service import hook as hook_service
+from atoll.service import listing as listing_service
+from atoll.service import sessions
+from atoll.service.context import Context
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 not found, 4 permission denied, "
+    "5 host unreachable, 130 interrupted."
+)
 
 
-@click.group(invoke_without_command=True)
+def make_context(correlation_id: str | None = None) -> Context:
+    """The Context for this invocation. ``ATOLL_TMUX_SOCKET`` overrides the socket name
+    (tests use throwaway sockets)."""
+    socket = os.environ.get("ATOLL_TMUX_SOCKET") or "atoll"
+    return Context(socket=socket, correlation_id=correlation_id)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"atoll: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(invoke_without_command=True, epilog=EPILOG)
 @click.version_option(__version__, prog_name="atoll")
-def cli() -> None:
-    """atoll: fleets of AI coding agents in tmux sessions inside islands."""
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """atoll: fleets of AI coding agents in tmux sessions inside islands.
+
+    With no command: the fleet view on a terminal, `atoll ls` otherwise.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(ls_cmd)
 
 
-def main() -> None:
-    cli()
+target_arg = click.argument("target", metavar="TARGET")
+as_opt = click.option("--as", "as_user", metavar="USER",
+                      help="Agent user whose session TARGET is (when the name is ambiguous).")
+corr_opt = click.option("--correlation-id", hidden=True, default=None)
+
+
+@cli.command("new", epilog=EPILOG)
+@click.argument("name")
+@click.option("--agent", "-a", default=None,
+              help="claude, codex, gemini, opencode, aider or shell (default: shell, or the "
+                   "program of -- CMD ARGS).")
+@click.option("--dir", "-d", "directory", type=click.Path(file_okay=False),
+              help="Working directory (default: the current one); its git top level is "
+                   "the project.")
+@click.option("--as", "as_user", metavar="USER", help="Run as this agent user (through sudo -n).")
+@click.option("--worktree", "-w", metavar="BRANCH",
+              help="Create or reuse a git worktree for BRANCH.")
+@click.option("--island", type=click.Choice(["user"]), default="user", show_default=True,
+              help="Island kind.")
+@click.option("--record/--no-record", default=False, help="Record the terminal output.")
+@click.option("--attach", is_flag=True, help="Attach right after creating it.")
+@corr_opt
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | None,
+            worktree: str | None, island: str, record: bool, attach: bool,
+            correlation_id: str | None, command: tuple[str, ...]) -> None:
+    """Start agent session NAME, detached, in tmux (as USER with --as).
+
+    \b
+    Examples:
+      atoll new fix-login --agent codex --dir ~/src/app
+      atoll new review --as me-agent --worktree review/123 --agent claude
+      atoll new build -- make -j2 test
+    """
+    ctx = make_context(correlation_id)
+    req = sessions.NewSession(name=name, agent=agent, directory=directory, as_user=as_user,
+                              worktree=worktree, command=list(command), island=island,
+                              record=record)
+    server = sessions.new_session(ctx, req)
+    click.echo(f"atoll: started {name} as {server.user}", err=True)
+    if attach:
+        sessions.attach(ctx, name, read_only=False, as_user=server.user,
+                        inside_tmux=os.environ.get("TMUX"))
+
+
+@cli.command("ls", epilog=EPILOG)
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as one JSON object.")
+@click.option("--here", is_flag=True, help="Only this host (what peers ask over SSH).")
+def ls_cmd(as_json: bool = False, here: bool = False) -> None:
+    """List every session you may see: yours and your agent users'.
+
+    Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
+    one core since the previous listing (or over 0.5 s on the first one).
+    """
+    ctx = make_context()
+    listing = listing_service.list_local(ctx)
+    if as_json:
+        sys.stdout.buffer.write(encode_listing(listing) + b"\n")
+        return
+    from atoll.cli.render import host_problems, table
+
+    for line in host_problems(listing):
+        click.echo(line, err=True)
+    click.echo(table(listing))
+
+
+@cli.command("attach", epilog=EPILOG)
+@target_arg
+@click.option("--read-only", "-r", is_flag=True, help="Watch without typing (tmux attach -r).")
+@as_opt
+def attach_cmd(target: str, read_only: bool, as_user: str | None) -> None:
+    """Attach this terminal to session TARGET (detach with the tmux prefix, then d)."""
+    ctx = make_context()
+    sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
+                    inside_tmux=os.environ.get("TMUX"))
+
+
+@cli.command("kill", epilog=EPILOG)
+@target_arg
+@as_opt
+@corr_opt
+def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> None:
+    """Kill session TARGET (its tmux session and every process in it)."""
+    server = sessions.kill_session(make_context(correlation_id), target, as_user)
+    click.echo(f"atoll: killed {target} ({server.user})", err=True)
+
+
+@cli.command("peek", epilog=EPILOG)
+@target_arg
+@click.option("--lines", "-n", type=int, default=None,
+              help="Also print up to N lines of scrollback.")
+@as_opt
+@corr_opt
+def peek_cmd(target: str, lines: int | None, as_user: str | None,
+             correlation_id: str | None) -> None:
+    """Print the screen text of session TARGET."""
+    text = sessions.peek(make_context(correlation_id), target, as_user, lines)
+    click.echo(text.rstrip("\n"))
+
+
+@cli.command("type", epilog=EPILOG)
+@target_arg
+@click.argument("text")
+@click.option("--enter", is_flag=True, help="Press Enter after the text (never by default).")
+@as_opt
+@corr_opt
+def type_cmd(target: str, text: str, enter: bool, as_user: str | None,
+             correlation_id: str | None) -> None:
+    """Type TEXT into session TARGET, literally.
+
+    Control characters (Enter, Ctrl-C, ESC, DEL and all other C0/C1 codes) are removed
+    first, so typed text can never submit, interrupt or end a bracketed paste; Enter is
+    pressed only with --enter.
+    """
+    typed = sessions.type_text(make_context(correlation_id), target, text, enter=enter,
+                               as_user=as_user)
+    removed = len(text) - len(typed)
+    if removed:
+        click.echo(f"atoll: removed {removed} control character(s) before typing", err=True)
+
+
+@cli.command("hook", context_settings={"ignore_unknown_options": True})
+@click.argument("event")
+@click.argument("ignored", nargs=-1, type=click.UNPROCESSED)
+def hook_cmd(event: str, ignored: tuple[str, ...]) -> None:
+    """Report agent state from the agent's own hooks (waiting, running, idle, clear).
+
+    Always exits 0, so that a problem here never blocks the agent (Claude Code treats exit
+    status 2 from a hook as "block"); problems are printed on stderr.
+    """
+    try:
+        hook_service.report(event, os.environ.get("TMUX"), os.environ.get("TMUX_PANE"))
+    except AtollError as exc:
+        click.echo(f"atoll: warning: {exc}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors and documented exit codes, never a traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="atoll", standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
+    except AtollError as exc:
+        _fail(str(exc), int(exc.exit_code))
+    except click.exceptions.NoSuchOption as exc:
+        _fail(f"{exc.format_message()} (see atoll --help)", ExitCode.USAGE)
+    except click.ClickException as exc:
+        _fail(f"{exc.format_message()} (see atoll --help)", ExitCode.USAGE)
+    except click.exceptions.Abort:
+        _fail("interrupted", ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        _fail("interrupted", ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(0)

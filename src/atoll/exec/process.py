@@ -72,3 +72,14 @@ def run_argv(
     except subprocess.TimeoutExpired as exc:
         raise CommandTimeoutError(f"{argv[0]} timed out after {timeout:g}s") from exc
     return Completed(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+def replace_process(argv: list[str], *, unset_tmux: bool = False) -> None:
+    """Replace this process with ``argv`` (execvp); only returns by raising AtollError."""
+    env = dict(os.environ)
+    if unset_tmux:
+        env.pop("TMUX", None)
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc

@@ -1,0 +1,75 @@
+"""Rendering listings for people: aligned text tables."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from atoll.core.models import Listing, SessionRow
+from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
+
+COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
+RIGHT = {"IDLE", "CPU", "MEM", "AGE"}
+
+
+def project_label(row: SessionRow) -> str:
+    base = os.path.basename(row.project.rstrip("/")) or row.project or "-"
+    return f"{base}@{row.worktree}" if row.worktree else base
+
+
+def status_label(row: SessionRow) -> str:
+    if row.status == "exited" and row.exit_status is not None:
+        return f"exited({row.exit_status})"
+    return row.status
+
+
+def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:
+    created = parse_rfc3339(row.created) if row.created else None
+    return (
+        row.host,
+        row.name,
+        row.agent,
+        project_label(row),
+        row.agent_user,
+        row.launched_by or "-",
+        status_label(row),
+        human_age(row.idle_seconds) if row.idle_seconds is not None else "-",
+        f"{row.cpu_percent:.0f}%" if row.cpu_percent is not None else "-",
+        human_bytes(row.rss_bytes),
+        human_age(now - created) if created else "-",
+    )
+
+
+def _clean(cell: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in cell)
+
+
+def table(listing: Listing, now: float | None = None) -> str:
+    """The aligned table of ``atoll ls``; control characters from peers shown as ``?``."""
+    now = time.time() if now is None else now
+    rows = [tuple(_clean(c) for c in row_cells(r, now)) for r in listing.sessions]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        parts = [
+            c.rjust(w) if h in RIGHT else c.ljust(w)
+            for c, w, h in zip(cells, widths, COLUMNS, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    lines = [fmt(COLUMNS)] + [fmt(r) for r in rows]
+    if not rows:
+        lines.append("(no sessions; start one with: atoll new NAME --agent shell)")
+    return "\n".join(lines)
+
+
+def host_problems(listing: Listing) -> list[str]:
+    out = []
+    for h in listing.hosts:
+        if not h.reachable:
+            out.append(f"atoll: warning: host {h.host} unreachable: {h.error}")
+        elif h.error:
+            out.append(f"atoll: warning: host {h.host}: {h.error}")
+        if h.stale:
+            out.append(f"atoll: warning: host {h.host}: showing an answer {h.age_seconds:.0f}s old")
+    return out

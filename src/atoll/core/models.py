@@ -1,0 +1,66 @@
+"""Data shapes of the CLI/JSON contract (shared/DESIGN.md, "CLI surface").
+
+``Listing`` is exactly what ``atoll ls --json`` prints. Times are RFC 3339 UTC strings,
+sizes are bytes, CPU is percent of one core. Field names are stable: renaming one breaks
+every peer that parses ``atoll ls --json --here`` over SSH.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Status = Literal["running", "waiting", "idle", "exited", "unknown"]
+STATUSES: tuple[Status, ...] = ("running", "waiting", "idle", "exited", "unknown")
+IslandKind = Literal["user", "bwrap", "docker", "podman", "none"]
+
+
+class SessionRow(msgspec.Struct, kw_only=True):
+    """One session as listed. ``agent_user`` is the Linux user the tmux server runs as."""
+
+    host: str
+    name: str
+    agent: str
+    project: str
+    worktree: str
+    agent_user: str
+    launched_by: str
+    island: str
+    status: Status
+    idle_seconds: int | None
+    created: str | None
+    last_activity: str | None
+    attached: int
+    cpu_percent: float | None
+    rss_bytes: int | None
+    pid: int | None
+    command: str
+    exit_status: int | None
+
+
+class HostRow(msgspec.Struct, kw_only=True):
+    """Reachability of one host in a listing; ``stale`` marks a cached answer."""
+
+    host: str
+    reachable: bool
+    error: str | None = None
+    stale: bool = False
+    age_seconds: float | None = None
+
+
+class Listing(msgspec.Struct, kw_only=True):
+    """The object ``atoll ls --json`` prints."""
+
+    hosts: list[HostRow]
+    sessions: list[SessionRow]
+
+
+def encode_listing(listing: Listing) -> bytes:
+    """JSON bytes of ``listing`` (no trailing newline)."""
+    return msgspec.json.encode(listing)
+
+
+def decode_listing(data: bytes) -> Listing:
+    """Parse and validate a listing; raises ``msgspec.ValidationError``/``DecodeError``."""
+    return msgspec.json.decode(data, type=Listing)

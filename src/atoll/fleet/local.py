@@ -1,0 +1,207 @@
+"""Listing this host: the operator's own tmux server and every visible agent user's.
+
+Cost per call (DESIGN "Performance budgets"): one ``list-panes -a -F`` per server, at most
+one batched ``capture-pane`` call per server (only for panes whose status needs the screen),
+one process-table scan; servers are asked in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from atoll.core.errors import AtollError, ExternalCommandError
+from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
+from atoll.core.models import HostRow, Listing, SessionRow
+from atoll.core.status import Evidence, classify
+from atoll.core.timefmt import rfc3339
+from atoll.core.tmuxfmt import PaneRecord
+from atoll.exec.runner import Local, Runner, Sudo, current_user
+from atoll.fleet import procs
+from atoll.fleet.users import candidates, is_sudo_refusal
+from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
+
+
+@dataclass(frozen=True)
+class Server:
+    """One tmux server: the Linux user it runs as and a client for it."""
+
+    user: str
+    client: TmuxClient
+
+
+@dataclass
+class ServerPanes:
+    server: Server
+    panes: list[PaneRecord] = field(default_factory=list)
+    screens: dict[str, str] = field(default_factory=dict)
+    visible: bool = True
+    error: str | None = None
+
+
+def runner_for(user: str) -> Runner:
+    """Local for the operator's own user, Sudo otherwise."""
+    return Local() if user == current_user() else Sudo(user)
+
+
+def servers_for(users: list[str], socket: str = DEFAULT_SOCKET) -> list[Server]:
+    """The operator's own server first, then one per agent user candidate."""
+    me = current_user()
+    out = [Server(me, TmuxClient(Local(), socket))]
+    out += [Server(u, TmuxClient(Sudo(u), socket)) for u in users if u != me]
+    return out
+
+
+def _needs_screen(p: PaneRecord) -> bool:
+    return not p.pane_dead and p.state not in ("waiting", "running", "idle")
+
+
+def query_server(server: Server, with_screens: bool = True) -> ServerPanes:
+    """List one server; a sudo refusal makes it invisible, not an error."""
+    out = ServerPanes(server)
+    try:
+        out.panes = server.client.list_panes()
+    except ExternalCommandError as exc:
+        if is_sudo_refusal(exc.stderr):
+            out.visible = False
+        else:
+            out.error = str(exc)
+        return out
+    except AtollError as exc:
+        out.error = str(exc)
+        return out
+    if with_screens:
+        want = [p.pane_id for p in out.panes if _needs_screen(p)]
+        if want:
+            try:
+                out.screens = server.client.capture_many(want)
+            except AtollError:
+                out.screens = {}
+    return out
+
+
+def query_servers(servers: list[Server], with_screens: bool = True) -> list[ServerPanes]:
+    """All servers in parallel, in the order given."""
+    if len(servers) == 1:
+        return [query_server(servers[0], with_screens)]
+    with ThreadPoolExecutor(max_workers=min(16, len(servers))) as pool:
+        return list(pool.map(lambda s: query_server(s, with_screens), servers))
+
+
+@dataclass
+class LoadSampler:
+    """Keeps the previous process sample; :meth:`measure` gives CPU% and RSS per pane pid."""
+
+    persist: bool = True
+    previous: tuple[float, dict[int, Proc]] | None = None
+
+    def measure(
+        self, after: dict[int, Proc], taken: float, roots: list[int]
+    ) -> dict[int, tuple[float | None, int]]:
+        kids = children_map(after)
+        trees = {r: tree(r, kids, after) for r in roots}
+        all_pids = [p for t in trees.values() for p in t]
+        before: dict[int, Proc] | None = None
+        window = 0.0
+        if self.previous is not None and 0 < taken - self.previous[0] <= procs.MAX_AGE:
+            window, before = taken - self.previous[0], self.previous[1]
+        elif self.persist:
+            prev = procs.load_previous(taken)
+            if prev is not None:
+                window, before = prev[0], dict(prev[1])
+        if before is None and all_pids:
+            # No usable earlier sample: take a short window over the pane trees only.
+            before = {p: after[p] for p in all_pids}
+            time.sleep(procs.FALLBACK_WINDOW)
+            after2 = procs.rescan(all_pids)
+            after = {**after, **after2}
+            taken = procs.wall_clock()
+            window = procs.FALLBACK_WINDOW
+        self.previous = (taken, after)
+        if self.persist:
+            procs.save(taken, after, all_pids)
+        out: dict[int, tuple[float | None, int]] = {}
+        for root, pids in trees.items():
+            cpu = cpu_percent(pids, before or {}, after, window) if before is not None else None
+            out[root] = (cpu, rss_total(pids, after))
+        return out
+
+
+def _row(host: str, user: str, p: PaneRecord, screen: str | None, now: float,
+         load: tuple[float | None, int] | None) -> SessionRow:
+    verdict = classify(
+        Evidence(
+            agent=p.agent or "",
+            dead=p.pane_dead,
+            dead_status=p.pane_dead_status,
+            hook_state=p.state,
+            window_activity=p.window_activity,
+            screen=screen,
+        ),
+        now,
+    )
+    cpu, rss = load if load is not None else (None, None)
+    return SessionRow(
+        host=host,
+        name=p.session_name,
+        agent=p.agent or "-",
+        project=p.project,
+        worktree=p.worktree,
+        agent_user=user,
+        launched_by=p.launched_by,
+        island=p.island or "user",
+        status=verdict.status,
+        idle_seconds=verdict.idle_seconds,
+        created=p.created or rfc3339(p.session_created),
+        last_activity=rfc3339(p.window_activity),
+        attached=p.session_attached,
+        cpu_percent=cpu if not p.pane_dead else None,
+        rss_bytes=rss if not p.pane_dead else None,
+        pid=p.pane_pid if not p.pane_dead else None,
+        command=p.command or p.pane_current_command,
+        exit_status=verdict.exit_status,
+    )
+
+
+def build_rows(
+    host: str, results: list[ServerPanes], sample: dict[int, Proc], taken: float,
+    sampler: LoadSampler,
+) -> list[SessionRow]:
+    """Rows from server results; one row per session (its first pane)."""
+    firsts: list[tuple[str, PaneRecord, str | None]] = []
+    for res in results:
+        seen: set[str] = set()
+        for p in res.panes:
+            if p.session_name in seen:
+                continue
+            seen.add(p.session_name)
+            firsts.append((res.server.user, p, res.screens.get(p.pane_id)))
+    roots = [p.pane_pid for _, p, _ in firsts if p.pane_pid and not p.pane_dead]
+    loads = sampler.measure(sample, taken, roots)
+    now = procs.wall_clock()
+    return [
+        _row(host, user, p, screen, now, loads.get(p.pane_pid or -1))
+        for user, p, screen in firsts
+    ]
+
+
+def list_here(
+    users: list[str] | None = None,
+    socket: str = DEFAULT_SOCKET,
+    sampler: LoadSampler | None = None,
+    host: str = "local",
+) -> Listing:
+    """Everything the operator may see on this host, as a :class:`Listing`."""
+    cands = candidates() if users is None else users
+    servers = servers_for(cands, socket)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan: Future[dict[int, Proc]] = pool.submit(procs.scan)
+        results = query_servers(servers)
+        sample = scan.result()
+    taken = procs.wall_clock()
+    visible = [r for r in results if r.visible]
+    rows = build_rows(host, visible, sample, taken, sampler or LoadSampler())
+    errors = [f"{r.server.user}: {r.error}" for r in visible if r.error]
+    hostrow = HostRow(host=host, reachable=True, error="; ".join(errors) or None)
+    return Listing(hosts=[hostrow], sessions=rows)

@@ -1,0 +1,26 @@
+"""What every use case needs to know about where and as whom it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atoll.exec.runner import current_user
+from atoll.fleet.users import DEFAULT_GROUP, DEFAULT_PATTERNS, candidates
+from atoll.tmux.client import DEFAULT_SOCKET
+
+
+@dataclass
+class Context:
+    """Operator identity (from the real uid), tmux socket name and agent-user discovery."""
+
+    socket: str = DEFAULT_SOCKET
+    agent_users: tuple[str, ...] = ()
+    agent_user_patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    agent_group: str | None = DEFAULT_GROUP
+    host: str = "local"
+    operator: str = field(default_factory=current_user)
+    correlation_id: str | None = None
+
+    def candidates(self) -> list[str]:
+        """Agent-user candidates on this host (not yet probed with sudo)."""
+        return candidates(self.agent_users, self.agent_user_patterns, self.agent_group)

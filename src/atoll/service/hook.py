@@ -1,0 +1,37 @@
+"""``atoll hook EVENT``: an agent's own hooks report its state onto its pane."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from atoll.core.errors import UsageError
+from atoll.core.status import HOOK_EVENTS
+from atoll.core.timefmt import rfc3339
+from atoll.exec.runner import Local
+
+
+def report(event: str, tmux_env: str | None, pane: str | None) -> str | None:
+    """Set ``@atoll_state`` (and ``@atoll_state_time``) on the calling pane.
+
+    ``tmux_env`` is ``$TMUX`` (``socket,pid,session``) and ``pane`` is ``$TMUX_PANE``; the
+    command talks to that exact socket, which is the caller's own server. Returns the state
+    set (None for ``clear``). Raises UsageError for an unknown event or outside tmux.
+    """
+    key = event.lower()
+    if key not in HOOK_EVENTS:
+        raise UsageError(f"unknown hook event {event!r}: use one of {', '.join(HOOK_EVENTS)}")
+    if not tmux_env or not pane or not pane.startswith("%") or not pane[1:].isdigit():
+        raise UsageError("atoll hook must run inside a tmux pane ($TMUX and $TMUX_PANE unset)")
+    socket = tmux_env.split(",")[0]
+    if not os.path.isabs(socket):
+        raise UsageError("$TMUX does not name a socket path")
+    state = HOOK_EVENTS[key]
+    base = ["tmux", "-S", socket]
+    if state is None:
+        argv = [*base, "set-option", "-p", "-u", "-t", pane, "@atoll_state"]
+    else:
+        argv = [*base, "set-option", "-p", "-t", pane, "@atoll_state", state, ";",
+                "set-option", "-p", "-t", pane, "@atoll_state_time", rfc3339(time.time()) or ""]
+    Local().run(argv, timeout=5).check()
+    return state

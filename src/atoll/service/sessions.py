@@ -1,0 +1,281 @@
+"""Session use cases: new, kill, peek, type, attach, and target resolution.
+
+Each use case validates its input, resolves the tmux server it acts on (the operator's own,
+or an agent user's through sudo), writes its ledger event through :mod:`atoll.service.audit`
+before acting, and only then calls tmux. Errors are AtollError subclasses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+from atoll.core.errors import AmbiguousTargetError, NotFoundError, UsageError
+from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
+from atoll.core.patterns import KNOWN_AGENTS
+from atoll.core.text import sanitize_typed_text
+from atoll.core.timefmt import rfc3339
+from atoll.exec.runner import Local, Sudo
+from atoll.fleet.local import Server, query_servers, servers_for
+from atoll.fleet.users import is_sudo_refusal, may_act_as
+from atoll.service import audit
+from atoll.service.context import Context
+from atoll.service.gitwork import ensure_worktree, project_root
+from atoll.tmux.client import TmuxClient
+
+SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+AGENT_COMMANDS: dict[str, list[str]] = {
+    "claude": ["claude"],
+    "codex": ["codex"],
+    "gemini": ["gemini"],
+    "opencode": ["opencode"],
+    "aider": ["aider"],
+    "shell": ["bash", "-l"],
+}
+
+
+@dataclass
+class NewSession:
+    """Everything ``atoll new`` was asked for."""
+
+    name: str
+    agent: str | None = None
+    directory: str | None = None
+    as_user: str | None = None
+    worktree: str | None = None
+    command: list[str] = field(default_factory=list)
+    island: str = "user"
+    record: bool = False
+
+
+def _server(ctx: Context, user: str | None) -> Server:
+    if user is None or user == ctx.operator:
+        return Server(ctx.operator, TmuxClient(Local(), ctx.socket))
+    validate_user_name(user)
+    return Server(user, TmuxClient(Sudo(user), ctx.socket))
+
+
+def _atoll_bin_dir() -> str:
+    return os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ""
+
+
+def agent_name(agent: str | None, command: list[str]) -> str:
+    """The agent label: as given, else the command's program if it is a known agent, else
+    ``custom`` for a command and ``shell`` for none."""
+    if agent:
+        return agent
+    if command:
+        prog = os.path.basename(command[0])
+        return prog if prog in AGENT_COMMANDS else "custom"
+    return "shell"
+
+
+def agent_argv(agent: str, command: list[str]) -> list[str]:
+    """The argv a session runs: the explicit command, or the agent's default."""
+    if command:
+        return command
+    if agent not in AGENT_COMMANDS:
+        raise UsageError(
+            f"unknown agent {agent!r}: use one of {', '.join(KNOWN_AGENTS)} or give -- CMD ARGS"
+        )
+    return AGENT_COMMANDS[agent]
+
+
+def new_session(ctx: Context, req: NewSession) -> Server:
+    """Create a detached session; return the server it lives on.
+
+    Raises UsageError for bad input, PermissionDeniedError when sudo refuses the agent user,
+    AtollError when the name is taken or tmux fails.
+    """
+    validate_session_name(req.name)
+    agent = agent_name(req.agent, req.command)
+    argv = agent_argv(agent, req.command)
+    if not argv or not argv[0]:
+        raise UsageError("empty command")
+    server = _server(ctx, req.as_user)
+    if server.user != ctx.operator and not may_act_as(server.user):
+        from atoll.core.errors import PermissionDeniedError
+
+        raise PermissionDeniedError(
+            f"sudo does not let {ctx.operator} act as {server.user} (sudo -n -u {server.user} true)"
+        )
+    directory = os.path.abspath(req.directory or os.getcwd())
+    validate_path_text(directory)
+    if not os.path.isdir(directory):
+        raise UsageError(f"directory {directory!r} does not exist")
+    runner = server.client.runner
+    if runner.run(["test", "-d", directory, "-a", "-x", directory], timeout=10).returncode != 0:
+        raise UsageError(f"{server.user} cannot enter directory {directory!r}")
+    project = project_root(runner, directory)
+    cwd = directory
+    if req.worktree:
+        cwd = ensure_worktree(runner, project, req.worktree)
+    if server.client.has_session(req.name):
+        raise UsageError(
+            f"session {req.name!r} already exists for {server.user}; pick another name"
+        )
+    options = {
+        "atoll_agent": agent,
+        "atoll_project": project,
+        "atoll_worktree": req.worktree or "",
+        "atoll_launched_by": ctx.operator,
+        "atoll_island": req.island,
+        "atoll_created": rfc3339(time.time()) or "",
+        "atoll_command": shlex.join(argv),
+    }
+    bindir = _atoll_bin_dir()
+    env = {
+        "ATOLL_SESSION": req.name,
+        "ATOLL_LAUNCHED_BY": ctx.operator,
+        "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH,
+    }
+    target = {"agent_user": server.user, "session": req.name, "island": req.island}
+    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project}
+    with audit.action(ctx, "session.new", target, details):
+        server.client.new_session(req.name, argv, cwd=cwd, options=options, env=env)
+        if req.record:
+            audit.start_recording(ctx, server, req.name)
+    return server
+
+
+def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
+    """The one visible server that has session ``name``.
+
+    Raises NotFoundError when none has it, AmbiguousTargetError (exit 2) listing the agent
+    users when several do and ``as_user`` does not choose.
+    """
+    validate_session_name(name)
+    if as_user is not None:
+        validate_user_name(as_user)
+        server = _server(ctx, as_user)
+        res = query_servers([server], with_screens=False)[0]
+        if not res.visible:
+            raise NotFoundError(f"no session {name!r} visible as {as_user}")
+        if any(p.session_name == name for p in res.panes):
+            return server
+        raise NotFoundError(f"no session {name!r} for {as_user}")
+    servers = servers_for(ctx.candidates(), ctx.socket)
+    hits = [
+        r.server
+        for r in query_servers(servers, with_screens=False)
+        if r.visible and any(p.session_name == name for p in r.panes)
+    ]
+    if not hits:
+        raise NotFoundError(f"no session {name!r} visible to {ctx.operator}")
+    if len(hits) > 1:
+        raise AmbiguousTargetError(name, [s.user for s in hits])
+    return hits[0]
+
+
+def _target(server: Server, name: str) -> dict[str, str]:
+    return {"agent_user": server.user, "session": name}
+
+
+def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
+    server = resolve(ctx, name, as_user)
+    with audit.action(ctx, "session.kill", _target(server, name), {}):
+        server.client.kill_session(name)
+    return server
+
+
+def peek(ctx: Context, name: str, as_user: str | None = None, lines: int | None = None) -> str:
+    """Screen text of a session (plus ``lines`` of scrollback when given)."""
+    if lines is not None and not 0 <= lines <= 100_000:
+        raise UsageError("--lines must be between 0 and 100000")
+    server = resolve(ctx, name, as_user)
+    with audit.action(ctx, "session.peek", _target(server, name), {"lines": lines}):
+        return server.client.capture(name, lines)
+
+
+def type_text(
+    ctx: Context, name: str, text: str, *, enter: bool = False, as_user: str | None = None
+) -> str:
+    """Type ``text`` literally after sanitising; press Enter only if ``enter``. Returns what
+    was typed."""
+    clean = sanitize_typed_text(text)
+    if not clean and not enter:
+        raise UsageError("nothing to type after removing control characters")
+    server = resolve(ctx, name, as_user)
+    details = {
+        "text": clean,
+        "sha256": hashlib.sha256(clean.encode()).hexdigest(),
+        "enter": enter,
+        "removed": len(text) - len(clean),
+    }
+    with audit.action(ctx, "session.type", _target(server, name), details):
+        server.client.send_literal(name, clean)
+        if enter:
+            server.client.send_enter(name)
+    return clean
+
+
+@dataclass(frozen=True)
+class AttachPlan:
+    """How to attach: ``argv`` to exec, or a ``message`` when it cannot be done."""
+
+    argv: list[str]
+    switch: bool
+    server: Server
+
+
+def attach_plan(
+    ctx: Context, name: str, *, read_only: bool = False, as_user: str | None = None,
+    inside_tmux: str | None = None,
+) -> AttachPlan:
+    """Plan an attach. ``inside_tmux`` is ``$TMUX`` of the caller: inside tmux, switch-client
+    works only for a session on the same server (the same socket path); otherwise a nested
+    attach is refused by tmux, so the plan unsets TMUX explicitly (documented)."""
+    server = resolve(ctx, name, as_user)
+    same_server = False
+    if inside_tmux:
+        sock = inside_tmux.split(",")[0]
+        same_server = server.user == ctx.operator and os.path.basename(sock) == ctx.socket
+    if same_server:
+        argv = server.client.switch_argv(name, read_only=read_only)
+    else:
+        argv = server.client.attach_argv(name, read_only=read_only)
+    return AttachPlan(argv, same_server, server)
+
+
+def record_attach(ctx: Context, plan: AttachPlan, name: str, read_only: bool) -> None:
+    """Ledger event for an attach, written before the exec replaces atoll."""
+    audit.event(ctx, "session.attach", _target(plan.server, name), "ok",
+                {"read_only": read_only, "switch": plan.switch})
+
+
+def which(program: str) -> str | None:
+    return shutil.which(program)
+
+
+__all__ = [
+    "AttachPlan", "NewSession", "attach_plan", "is_sudo_refusal", "kill_session", "new_session",
+    "peek", "record_attach", "resolve", "type_text",
+]
+
+
+def attach(
+    ctx: Context, name: str, *, read_only: bool, as_user: str | None, inside_tmux: str | None,
+    nest: bool = False,
+) -> None:
+    """Record the attach in the ledger, then replace this process with tmux.
+
+    Inside tmux, a session on the same server is reached with switch-client; any other
+    needs a nested client, which is refused with a clear error unless ``nest``.
+    """
+    from atoll.core.errors import AtollError
+    from atoll.exec.process import replace_process
+
+    plan = attach_plan(ctx, name, read_only=read_only, as_user=as_user, inside_tmux=inside_tmux)
+    if inside_tmux and not plan.switch and not nest:
+        raise AtollError(
+            f"cannot switch to {name!r} from inside tmux: it runs on {plan.server.user}'s tmux "
+            "server; detach first (prefix d) or run it from a plain terminal"
+        )
+    record_attach(ctx, plan, name, read_only)
+    replace_process(plan.argv, unset_tmux=not plan.switch)

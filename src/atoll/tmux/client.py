@@ -1,0 +1,189 @@
+"""TmuxClient: every tmux command atoll issues, as argv through a Runner.
+
+All untrusted text passes :func:`atoll.core.tmuxfmt.escape_arg` (and ``escape_format`` where
+tmux expands formats). Targets are exact: ``=NAME`` for sessions, ``=NAME:`` for the
+session's current window/pane (tmux(1) "COMMANDS", target-session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from atoll.core.errors import AtollError, NotFoundError
+from atoll.core.tmuxfmt import (
+    PaneRecord,
+    escape_arg,
+    escape_format,
+    list_panes_format,
+    parse_list_panes,
+)
+from atoll.exec.process import Completed
+from atoll.exec.runner import Runner
+
+DEFAULT_SOCKET = "atoll"
+
+_NO_SERVER = ("no server running", "error connecting to", "failed to connect to server")
+_NO_SESSION = ("can't find session", "can't find pane", "can't find window", "no such session")
+
+
+class NoServerError(AtollError):
+    """The tmux server on this socket is not running."""
+
+
+def _is_no_server(stderr: str) -> bool:
+    return any(s in stderr for s in _NO_SERVER)
+
+
+def _is_no_session(stderr: str) -> bool:
+    return any(s in stderr for s in _NO_SESSION)
+
+
+@dataclass(frozen=True)
+class TmuxClient:
+    """tmux on named socket ``socket`` (``-L``), reached through ``runner``."""
+
+    runner: Runner
+    socket: str = DEFAULT_SOCKET
+    timeout: float = 15.0
+
+    # -- argv building -------------------------------------------------------------------
+    def argv(self, *commands: list[str]) -> list[str]:
+        """``tmux -L SOCKET cmd1 args ; cmd2 args``, every argument escaped."""
+        out = ["tmux", "-L", self.socket]
+        for i, cmd in enumerate(commands):
+            if i:
+                out.append(";")
+            out.append(cmd[0])
+            out.extend(escape_arg(a) for a in cmd[1:])
+        return out
+
+    def _run(self, *commands: list[str], input: bytes | None = None) -> Completed:
+        return self.runner.run(self.argv(*commands), input=input, timeout=self.timeout)
+
+    def _checked(self, target: str, *commands: list[str]) -> Completed:
+        res = self._run(*commands)
+        if res.ok:
+            return res
+        if _is_no_server(res.stderr) or _is_no_session(res.stderr):
+            raise NotFoundError(f"no session {target!r}")
+        return res.check()
+
+    # -- queries -------------------------------------------------------------------------
+    def list_panes(self) -> list[PaneRecord]:
+        """Every pane of the server in ONE call; ``[]`` when no server runs."""
+        res = self._run(["list-panes", "-a", "-F", list_panes_format()])
+        if not res.ok:
+            if _is_no_server(res.stderr):
+                return []
+            res.check()
+        return parse_list_panes(res.stdout)
+
+    def list_panes_argv(self) -> list[str]:
+        """The full argv of :meth:`list_panes` (for the benchmark's raw floor)."""
+        return self.runner.wrap(self.argv(["list-panes", "-a", "-F", list_panes_format()]))
+
+    def has_session(self, name: str) -> bool:
+        return self._run(["has-session", "-t", f"={name}"]).ok
+
+    def capture(self, name: str, lines: int | None = None) -> str:
+        """Visible screen of session ``name`` as text (``-S -lines`` adds scrollback)."""
+        cmd = ["capture-pane", "-p", "-J", "-t", f"={name}:"]
+        if lines is not None:
+            cmd += ["-S", f"-{lines}"]
+        return self._checked(name, cmd).text()
+
+    def capture_many(self, pane_ids: list[str]) -> dict[str, str]:
+        """Screens of many panes in ONE tmux call, split by markers atoll prints between."""
+        if not pane_ids:
+            return {}
+        marker = "\x1eatoll-pane\x1e"
+        cmds: list[list[str]] = []
+        for pid in pane_ids:
+            cmds.append(["display-message", "-p", "-t", pid, f"{marker}#{{pane_id}}"])
+            cmds.append(["capture-pane", "-p", "-t", pid])
+        res = self._run(*cmds)
+        out: dict[str, str] = {}
+        current: str | None = None
+        buf: list[str] = []
+        for line in res.text().split("\n"):
+            if line.startswith(marker):
+                if current is not None:
+                    out[current] = "\n".join(buf)
+                current, buf = line[len(marker) :], []
+            else:
+                buf.append(line)
+        if current is not None:
+            out[current] = "\n".join(buf)
+        return out
+
+    # -- changes -------------------------------------------------------------------------
+    def new_session(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        cwd: str,
+        options: dict[str, str],
+        env: dict[str, str] | None = None,
+        width: int = 200,
+        height: int = 50,
+    ) -> None:
+        """Create detached session ``name`` running ``command`` (argv, no shell).
+
+        tmux runs a single-word command through ``sh -c`` (spawn.c), so the argv is always
+        prefixed with ``env --``, which makes it at least two words and is exec'd directly.
+        ``remain-on-exit`` is set server-wide before the session exists, so even a command
+        that dies at once is kept as an exited pane. Options are set in the same call.
+        """
+        if command and "=" in command[0]:
+            raise AtollError(f"refusing command {command[0]!r}: '=' in a program name")
+        new = ["new-session", "-d", "-s", name, "-c", escape_format(cwd)]
+        new += ["-x", str(width), "-y", str(height)]
+        for key, val in (env or {}).items():
+            new += ["-e", f"{key}={val}"]
+        new += ["--", "env", "--", *command]
+        cmds: list[list[str]] = [
+            ["start-server"],
+            ["set-option", "-g", "remain-on-exit", "on"],
+            ["set-option", "-g", "history-limit", "5000"],
+            new,
+        ]
+        for key, val in options.items():
+            cmds.append(["set-option", "-t", f"={name}:", f"@{key}", val])
+        res = self._run(*cmds)
+        if not res.ok:
+            if "duplicate session" in res.stderr:
+                raise AtollError(f"session {name!r} already exists")
+            res.check()
+
+    def set_option(self, name: str, key: str, value: str) -> None:
+        self._checked(name, ["set-option", "-t", f"={name}:", f"@{key}", value])
+
+    def kill_session(self, name: str) -> None:
+        self._checked(name, ["kill-session", "-t", f"={name}"])
+
+    def send_literal(self, name: str, text: str) -> None:
+        """Type ``text`` literally (``send-keys -l``); the caller has sanitised it."""
+        if text:
+            self._checked(name, ["send-keys", "-t", f"={name}:", "-l", "--", text])
+
+    def send_enter(self, name: str) -> None:
+        self._checked(name, ["send-keys", "-t", f"={name}:", "Enter"])
+
+    def pipe_pane(self, name: str, shell_command: str) -> None:
+        """Pipe the pane's output to ``shell_command`` (tmux runs it with ``sh -c``)."""
+        self._checked(name, ["pipe-pane", "-O", "-t", f"={name}:", shell_command])
+
+    def attach_argv(self, name: str, *, read_only: bool = False) -> list[str]:
+        """Full argv that attaches the current terminal to session ``name``."""
+        cmd = ["attach-session", "-t", f"={name}"]
+        if read_only:
+            cmd.append("-r")
+        return self.runner.wrap(self.argv(cmd))
+
+    def switch_argv(self, name: str, *, read_only: bool = False) -> list[str]:
+        """Argv for ``switch-client`` from inside tmux (same server only)."""
+        cmd = ["switch-client", "-t", f"={name}"]
+        if read_only:
+            cmd.append("-r")
+        return self.runner.wrap(self.argv(cmd))
