@@ -29,7 +29,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 if declare -F post_install >/dev/null; then post_install; fi
 
-py=${PYTHON:-python3}
+# Debian's interpreter, not a per-user one (pyenv under /root): agent users run atoll too
+# (their hooks call `atoll hook`), so the venv must be usable by every account.
+py=${PYTHON:-/usr/bin/python3}
 if [ ! -x "$here/.venv/bin/python" ]; then
   echo "atoll setup: creating virtualenv in $here/.venv" >&2
   "$py" -m venv "$here/.venv"

@@ -131,7 +131,9 @@ class TmuxClient:
         """Create detached session ``name`` running ``command`` (argv, no shell).
 
         tmux runs a single-word command through ``sh -c`` (spawn.c), so the argv is always
-        prefixed with ``env --``, which makes it at least two words and is exec'd directly.
+        prefixed with ``env -- K=V...``, which makes it at least two words and is exec'd
+        directly; ``env`` also sets the variables (tmux's own ``-e`` cannot set PATH: tmux
+        gives new panes the client's PATH).
         ``remain-on-exit`` is set server-wide before the session exists, so even a command
         that dies at once is kept as an exited pane. Options are set in the same call.
         """
@@ -139,9 +141,8 @@ class TmuxClient:
             raise AtollError(f"refusing command {command[0]!r}: '=' in a program name")
         new = ["new-session", "-d", "-s", name, "-c", escape_format(cwd)]
         new += ["-x", str(width), "-y", str(height)]
-        for key, val in (env or {}).items():
-            new += ["-e", f"{key}={val}"]
-        new += ["--", "env", "--", *command]
+        assigns = [f"{key}={val}" for key, val in (env or {}).items()]
+        new += ["--", "env", "--", *assigns, *command]
         cmds: list[list[str]] = [
             ["start-server"],
             ["set-option", "-g", "remain-on-exit", "on"],

@@ -1,0 +1,130 @@
+"""TmuxClient against a real tmux server on a throwaway socket.
+
+Each test also pins a tmux behaviour atoll's safety depends on (see atoll.core.tmuxfmt).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atoll.core.errors import AtollError, NotFoundError
+from atoll.exec.runner import Local
+from atoll.tmux.client import TmuxClient
+
+
+@pytest.fixture
+def client() -> Iterator[TmuxClient]:
+    c = TmuxClient(Local(), f"atoll-test-{secrets.token_hex(4)}")
+    yield c
+    subprocess.run(["tmux", "-L", c.socket, "kill-server"], capture_output=True)
+
+
+def wait_for(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        val = pred()
+        if val:
+            return val
+        time.sleep(0.05)
+    return pred()
+
+
+def new(c: TmuxClient, name: str, cmd: list[str], cwd: str = "/tmp", **opts: str) -> None:
+    c.new_session(name, cmd, cwd=cwd, options={"atoll_agent": "shell", **opts})
+
+
+def test_no_server_lists_nothing(client: TmuxClient) -> None:
+    assert client.list_panes() == []
+
+
+def test_new_session_sets_options_and_lists(client: TmuxClient) -> None:
+    new(client, "one", ["sleep", "300"], atoll_project="/p", atoll_launched_by="me")
+    (pane,) = client.list_panes()
+    assert pane.session_name == "one"
+    assert (pane.agent, pane.project, pane.launched_by) == ("shell", "/p", "me")
+    assert pane.pane_pid
+    cmdline = Path(f"/proc/{pane.pane_pid}/cmdline")
+    assert wait_for(lambda: cmdline.read_bytes().startswith(b"sleep\x00300"))
+    with pytest.raises(AtollError, match="already exists"):
+        new(client, "one", ["sleep", "300"])
+
+
+def test_trailing_semicolon_arguments_cannot_inject_tmux_commands(client: TmuxClient) -> None:
+    marker = f"/tmp/atoll-inject-{secrets.token_hex(4)}"
+    new(client, "victim", ["sh", "-c", 'printf "%s\\n" "$@" > ' + marker + "; sleep 300", "sh",
+                           "a;", "new-session", "-d", "-s", "INJECTED;", "x\\;"])
+    names = {p.session_name for p in client.list_panes()}
+    assert names == {"victim"}
+    lines = wait_for(lambda: Path(marker).exists() and Path(marker).read_text().splitlines())
+    assert lines == ["a;", "new-session", "-d", "-s", "INJECTED;", "x\\;"]
+    os.unlink(marker)
+
+
+def test_format_in_directory_is_not_expanded(
+    client: TmuxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mark = f"atoll-fmt-{secrets.token_hex(4)}"
+    evil = tmp_path / f"d#(touch {mark})#{{session_name}}"
+    evil.mkdir()
+    new(client, "fmt", ["sleep", "300"], cwd=str(evil))
+    time.sleep(0.5)
+    for where in (tmp_path, Path("/"), Path.home(), Path("/tmp")):
+        assert not (where / mark).exists()
+    (pane,) = client.list_panes()
+    assert os.readlink(f"/proc/{pane.pane_pid}/cwd") == str(evil)
+
+
+def test_single_word_command_is_not_run_by_a_shell(client: TmuxClient, tmp_path: Path) -> None:
+    marker = tmp_path / "shell-ran"
+    new(client, "one-word", [f"touch {marker}"])
+    pane = wait_for(lambda: [p for p in client.list_panes() if p.pane_dead])
+    assert pane and pane[0].pane_dead_status == 127  # env: no such program
+    assert not marker.exists()
+
+
+def test_crashed_command_stays_as_dead_pane_with_status(client: TmuxClient) -> None:
+    new(client, "crash", ["sh", "-c", "exit 7"])
+    dead = wait_for(lambda: [p for p in client.list_panes() if p.pane_dead])
+    assert dead[0].pane_dead_status == 7
+
+
+def test_hostile_option_values_cannot_forge_rows(client: TmuxClient) -> None:
+    new(client, "a", ["sleep", "300"])
+    forged = "x|\n4:evil|0|0|"
+    subprocess.run(["tmux", "-L", client.socket, "set-option", "-t", "=a:", "@atoll_project",
+                    forged], check=True)
+    subprocess.run(["tmux", "-L", client.socket, "set-option", "-t", "=a:", "@atoll_agent",
+                    "#(touch /tmp/atoll-never)"], check=True)
+    (pane,) = client.list_panes()
+    assert pane.project == forged
+    assert pane.agent == "#(touch /tmp/atoll-never)"
+    assert not Path("/tmp/atoll-never").exists()
+
+
+def test_send_literal_capture_and_capture_many(client: TmuxClient) -> None:
+    new(client, "a", ["cat"])
+    new(client, "b", ["cat"])
+    client.send_literal("a", "hello;")
+    client.send_enter("a")
+    client.send_literal("b", "world")
+    screens = wait_for(lambda: (lambda s: s if "hello;" in s.get(ids["a"], "") and "world" in
+                                s.get(ids["b"], "") else None)(client.capture_many(list(ids.values())))
+                       if (ids := {p.session_name: p.pane_id for p in client.list_panes()}) else None)
+    assert screens
+    assert "hello;" in client.capture("a")
+
+
+def test_exact_targets(client: TmuxClient) -> None:
+    new(client, "abc", ["sleep", "300"])
+    with pytest.raises(NotFoundError):
+        client.kill_session("ab")  # no prefix matching
+    client.kill_session("abc")
+    assert client.list_panes() == []
