@@ -26,7 +26,7 @@ def wait_status(socket: str, name: str, status: str, timeout: float = 15) -> dic
     row: dict[str, Any] = {}
     while time.monotonic() < deadline:
         rows = [r for r in ls(socket)["sessions"] if r["name"] == name]
-        if rows and rows[0]["status"] == status:
+        if rows and rows[0]["status"] == status and (status != "exited" or rows[0]["exit_status"] is not None):
             return rows[0]
         row = rows[0] if rows else {}
         time.sleep(0.3)
@@ -92,7 +92,7 @@ def test_rss_is_summed_over_the_process_tree(tmux_socket: str) -> None:
 
 
 def test_crashed_agent_shows_exited_with_code(tmux_socket: str) -> None:
-    atoll("new", "crash", "--", "sh", "-c", "exit 42", socket=tmux_socket)
+    atoll("new", "crash", "--", "sh", "-c", "sleep 0.2; exit 42", socket=tmux_socket)
     row = wait_status(tmux_socket, "crash", "exited")
     assert row["exit_status"] == 42 and row["pid"] is None
 

@@ -13,11 +13,10 @@ import click
 
 from atoll import __version__
 from atoll.core.errors import AtollError, ExitCode
-from atoll.core.models import encode_listing
-from atoll.service import hook as hook_service
-from atoll.service import listing as listing_service
-from atoll.service import sessions
 from atoll.service.context import Context
+
+# Service modules are imported inside each command: `atoll ls` runs often (and on every
+# peer over SSH), and importing only what a command needs keeps its start-up short.
 
 EPILOG = (
     "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 not found, 4 permission denied, "
@@ -60,7 +59,7 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 @click.option("--agent", "-a", default=None,
               help="claude, codex, gemini, opencode, aider or shell (default: shell, or the "
                    "program of -- CMD ARGS).")
-@click.option("--dir", "-d", "directory", type=click.Path(file_okay=False),
+@click.option("--dir", "-d", "directory", metavar="DIR",
               help="Working directory (default: the current one); its git top level is "
                    "the project.")
 @click.option("--as", "as_user", metavar="USER", help="Run as this agent user (through sudo -n).")
@@ -83,6 +82,8 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
       atoll new review --as me-agent --worktree review/123 --agent claude
       atoll new build -- make -j2 test
     """
+    from atoll.service import sessions
+
     ctx = make_context(correlation_id)
     req = sessions.NewSession(name=name, agent=agent, directory=directory, as_user=as_user,
                               worktree=worktree, command=list(command), island=island,
@@ -103,6 +104,9 @@ def ls_cmd(as_json: bool = False, here: bool = False) -> None:
     Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
     one core since the previous listing (or over 0.5 s on the first one).
     """
+    from atoll.core.models import encode_listing
+    from atoll.service import listing as listing_service
+
     ctx = make_context()
     listing = listing_service.list_local(ctx)
     if as_json:
@@ -121,6 +125,8 @@ def ls_cmd(as_json: bool = False, here: bool = False) -> None:
 @as_opt
 def attach_cmd(target: str, read_only: bool, as_user: str | None) -> None:
     """Attach this terminal to session TARGET (detach with the tmux prefix, then d)."""
+    from atoll.service import sessions
+
     ctx = make_context()
     sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
                     inside_tmux=os.environ.get("TMUX"))
@@ -132,6 +138,8 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None) -> None:
 @corr_opt
 def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> None:
     """Kill session TARGET (its tmux session and every process in it)."""
+    from atoll.service import sessions
+
     server = sessions.kill_session(make_context(correlation_id), target, as_user)
     click.echo(f"atoll: killed {target} ({server.user})", err=True)
 
@@ -145,6 +153,8 @@ def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> No
 def peek_cmd(target: str, lines: int | None, as_user: str | None,
              correlation_id: str | None) -> None:
     """Print the screen text of session TARGET."""
+    from atoll.service import sessions
+
     text = sessions.peek(make_context(correlation_id), target, as_user, lines)
     click.echo(text.rstrip("\n"))
 
@@ -163,6 +173,8 @@ def type_cmd(target: str, text: str, enter: bool, as_user: str | None,
     first, so typed text can never submit, interrupt or end a bracketed paste; Enter is
     pressed only with --enter.
     """
+    from atoll.service import sessions
+
     typed = sessions.type_text(make_context(correlation_id), target, text, enter=enter,
                                as_user=as_user)
     removed = len(text) - len(typed)
@@ -179,6 +191,8 @@ def hook_cmd(event: str, ignored: tuple[str, ...]) -> None:
     Always exits 0, so that a problem here never blocks the agent (Claude Code treats exit
     status 2 from a hook as "block"); problems are printed on stderr.
     """
+    from atoll.service import hook as hook_service
+
     try:
         hook_service.report(event, os.environ.get("TMUX"), os.environ.get("TMUX_PANE"))
     except AtollError as exc:

@@ -55,6 +55,7 @@ class Evidence:
     hook_state: str = ""
     window_activity: int | None = None
     screen: str | None = None
+    screen_match: Status | None = None  # an earlier match_screen() result, when screen is None
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,9 @@ def classify(ev: Evidence, now: float, active_window: float = DEFAULT_ACTIVE_WIN
     hook = HOOK_STATES.get(ev.hook_state)
     if hook is not None:
         return Verdict(hook, idle if hook == "idle" else None, None, "hook")
-    if ev.screen is not None:
-        seen = match_screen(ev.agent, ev.screen)
-        if seen is not None:
-            return Verdict(seen, idle if seen == "waiting" else None, None, "screen")
+    seen = match_screen(ev.agent, ev.screen) if ev.screen is not None else ev.screen_match
+    if seen is not None:
+        return Verdict(seen, idle if seen == "waiting" else None, None, "screen")
     if idle is None:
         return Verdict("unknown", None, None, "none")
     if now - (ev.window_activity or 0) < active_window:

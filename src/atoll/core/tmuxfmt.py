@@ -35,6 +35,7 @@ FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("command", "@atoll_command", True),
     ("state", "@atoll_state", True),
     ("state_time", "@atoll_state_time", True),
+    ("exit", "@atoll_exit", True),
 )
 
 MAX_FIELD_BYTES = 1 << 16
@@ -87,6 +88,14 @@ class PaneRecord:
     command: str
     state: str
     state_time: str
+    exit: str
+
+    @property
+    def exit_status(self) -> int | None:
+        """tmux's pane_dead_status, else the status the pane's wrapper recorded."""
+        if self.pane_dead_status is not None:
+            return self.pane_dead_status
+        return int(self.exit) if self.exit.isdigit() else None
 
 
 def _int(raw: bytes) -> int | None:
@@ -98,11 +107,51 @@ def _int(raw: bytes) -> int | None:
         raise FormatParseError(f"expected a number, got {raw[:20]!r}") from exc
 
 
+_NFIELDS = len(FIELDS)
+_TEXT = tuple(is_text for _k, _v, is_text in FIELDS)
+_KEYS = tuple(k for k, _v, _t in FIELDS)
+
+
+def _fast_record(line: bytes) -> PaneRecord | None:
+    """Parse one line split on ``|``; None unless every length prefix checks out.
+
+    Sound: if each text field's prefix equals its value's length and no value holds ``|`` or
+    a newline, the exact parser would read the same fields at the same offsets.
+    """
+    parts = line.split(b"|")
+    if len(parts) != _NFIELDS + 1 or parts[-1]:
+        return None
+    values: dict[str, object] = {}
+    for key, is_text, raw in zip(_KEYS, _TEXT, parts, strict=False):
+        if is_text:
+            n, sep, val = raw.partition(b":")
+            if not sep or not n.isdigit() or int(n) != len(val):
+                return None
+            values[key] = val.decode("utf-8", "replace")
+        elif raw and not raw.isdigit():
+            return None
+        else:
+            values[key] = int(raw) if raw else None
+    values["pane_dead"] = values["pane_dead"] == 1
+    values["session_attached"] = values["session_attached"] or 0
+    return PaneRecord(**values)  # type: ignore[arg-type]
+
+
 def parse_list_panes(data: bytes) -> list[PaneRecord]:
     """Parse ``list-panes -a -F list_panes_format()`` output (one record per line).
 
-    Raises FormatParseError on anything that does not follow the format.
+    Lines are first parsed on their separators (fast path); any line that does not verify
+    sends the whole output through the exact length-driven parser, so a hostile value can
+    cost time but never forge a field. Raises FormatParseError on malformed output.
     """
+    if data.endswith(b"\n"):
+        fast = [_fast_record(line) for line in data[:-1].split(b"\n")]
+        if all(r is not None for r in fast):
+            return fast  # type: ignore[return-value]
+    return _exact_parse(data)
+
+
+def _exact_parse(data: bytes) -> list[PaneRecord]:
     records: list[PaneRecord] = []
     pos = 0
     end = len(data)

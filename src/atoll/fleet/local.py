@@ -8,17 +8,18 @@ one process-table scan; servers are asked in parallel.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from atoll.core.errors import AtollError, ExternalCommandError
 from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
-from atoll.core.models import HostRow, Listing, SessionRow
-from atoll.core.status import Evidence, classify
+from atoll.core.models import HostRow, Listing, SessionRow, Status
+from atoll.core.status import Evidence, classify, match_screen
 from atoll.core.timefmt import rfc3339
 from atoll.core.tmuxfmt import PaneRecord
 from atoll.exec.runner import Local, Runner, Sudo, current_user
 from atoll.fleet import procs
+from atoll.fleet.parallel import parallel_map
+from atoll.fleet.screens import ScreenCache
 from atoll.fleet.users import candidates, is_sudo_refusal
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
@@ -35,7 +36,7 @@ class Server:
 class ServerPanes:
     server: Server
     panes: list[PaneRecord] = field(default_factory=list)
-    screens: dict[str, str] = field(default_factory=dict)
+    matches: dict[str, Status | None] = field(default_factory=dict)  # pane_id -> screen match
     visible: bool = True
     error: str | None = None
 
@@ -57,8 +58,14 @@ def _needs_screen(p: PaneRecord) -> bool:
     return not p.pane_dead and p.state not in ("waiting", "running", "idle")
 
 
-def query_server(server: Server, with_screens: bool = True) -> ServerPanes:
-    """List one server; a sudo refusal makes it invisible, not an error."""
+def query_server(
+    server: Server, with_screens: bool = True, cache: ScreenCache | None = None
+) -> ServerPanes:
+    """List one server; a sudo refusal makes it invisible, not an error.
+
+    With ``with_screens``, panes whose status needs the screen get it matched: from
+    ``cache`` when their output has not moved since, otherwise from one batched capture.
+    """
     out = ServerPanes(server)
     try:
         out.panes = server.client.list_panes()
@@ -72,21 +79,37 @@ def query_server(server: Server, with_screens: bool = True) -> ServerPanes:
         out.error = str(exc)
         return out
     if with_screens:
-        want = [p.pane_id for p in out.panes if _needs_screen(p)]
+        cache = cache if cache is not None else ScreenCache(persist=False)
+        want: list[PaneRecord] = []
+        for p in out.panes:
+            if not _needs_screen(p):
+                continue
+            hit = cache.lookup(cache.key(server.user, p.pane_id, p.session_created),
+                              p.window_activity)
+            if hit is None:
+                want.append(p)
+            else:
+                out.matches[p.pane_id] = hit or None  # type: ignore[assignment]
         if want:
             try:
-                out.screens = server.client.capture_many(want)
+                screens = server.client.capture_many([p.pane_id for p in want])
             except AtollError:
-                out.screens = {}
+                screens = {}
+            now = procs.wall_clock()
+            for p in want:
+                if p.pane_id in screens:
+                    m = match_screen(p.agent, screens[p.pane_id])
+                    out.matches[p.pane_id] = m
+                    cache.store(cache.key(server.user, p.pane_id, p.session_created),
+                                p.window_activity, m or "", now)
     return out
 
 
-def query_servers(servers: list[Server], with_screens: bool = True) -> list[ServerPanes]:
+def query_servers(
+    servers: list[Server], with_screens: bool = True, cache: ScreenCache | None = None
+) -> list[ServerPanes]:
     """All servers in parallel, in the order given."""
-    if len(servers) == 1:
-        return [query_server(servers[0], with_screens)]
-    with ThreadPoolExecutor(max_workers=min(16, len(servers))) as pool:
-        return list(pool.map(lambda s: query_server(s, with_screens), servers))
+    return parallel_map(lambda s: query_server(s, with_screens, cache), servers)
 
 
 @dataclass
@@ -128,16 +151,16 @@ class LoadSampler:
         return out
 
 
-def _row(host: str, user: str, p: PaneRecord, screen: str | None, now: float,
+def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
          load: tuple[float | None, int] | None) -> SessionRow:
     verdict = classify(
         Evidence(
             agent=p.agent or "",
             dead=p.pane_dead,
-            dead_status=p.pane_dead_status,
+            dead_status=p.exit_status,
             hook_state=p.state,
             window_activity=p.window_activity,
-            screen=screen,
+            screen_match=match,
         ),
         now,
     )
@@ -169,21 +192,26 @@ def build_rows(
     sampler: LoadSampler,
 ) -> list[SessionRow]:
     """Rows from server results; one row per session (its first pane)."""
-    firsts: list[tuple[str, PaneRecord, str | None]] = []
+    firsts: list[tuple[str, PaneRecord, Status | None]] = []
     for res in results:
         seen: set[str] = set()
         for p in res.panes:
             if p.session_name in seen:
                 continue
             seen.add(p.session_name)
-            firsts.append((res.server.user, p, res.screens.get(p.pane_id)))
+            firsts.append((res.server.user, p, res.matches.get(p.pane_id)))
     roots = [p.pane_pid for _, p, _ in firsts if p.pane_pid and not p.pane_dead]
     loads = sampler.measure(sample, taken, roots)
     now = procs.wall_clock()
     return [
-        _row(host, user, p, screen, now, loads.get(p.pane_pid or -1))
-        for user, p, screen in firsts
+        _row(host, user, p, match, now, loads.get(p.pane_pid or -1))
+        for user, p, match in firsts
     ]
+
+
+def _scan() -> tuple[dict[int, Proc], float]:
+    sample = procs.scan()
+    return sample, procs.wall_clock()
 
 
 def list_here(
@@ -191,15 +219,25 @@ def list_here(
     socket: str = DEFAULT_SOCKET,
     sampler: LoadSampler | None = None,
     host: str = "local",
+    cache: ScreenCache | None = None,
 ) -> Listing:
-    """Everything the operator may see on this host, as a :class:`Listing`."""
+    """Everything the operator may see on this host, as a :class:`Listing`.
+
+    ``sampler`` and ``cache`` carry state between calls (the TUI keeps them in memory);
+    by default both persist in the operator's cache directory.
+    """
     cands = candidates() if users is None else users
     servers = servers_for(cands, socket)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scan: Future[dict[int, Proc]] = pool.submit(procs.scan)
-        results = query_servers(servers)
-        sample = scan.result()
-    taken = procs.wall_clock()
+    cache = cache if cache is not None else ScreenCache()
+    # the process scan runs alongside the tmux calls, as one more parallel job
+    jobs: list[Server | None] = [None, *servers]
+    out = parallel_map(
+        lambda s: _scan() if s is None else query_server(s, True, cache), jobs
+    )
+    sample, taken = out[0]  # type: ignore[misc]
+    results: list[ServerPanes] = out[1:]  # type: ignore[assignment]
+    cache.save({cache.key(r.server.user, p.pane_id, p.session_created)
+                for r in results for p in r.panes})
     visible = [r for r in results if r.visible]
     rows = build_rows(host, visible, sample, taken, sampler or LoadSampler())
     errors = [f"{r.server.user}: {r.error}" for r in visible if r.error]

@@ -12,10 +12,10 @@ import fnmatch
 import grp
 import pwd
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from atoll.core.errors import AtollError
 from atoll.exec.runner import Sudo, current_user
+from atoll.fleet.parallel import parallel_map
 
 DEFAULT_PATTERNS: tuple[str, ...] = ("*-agent",)
 DEFAULT_GROUP = "atoll-agents"
@@ -60,6 +60,5 @@ def visible_agent_users(cands: list[str]) -> list[str]:
     """The candidates sudo lets the operator act as, probed in parallel."""
     if not cands:
         return []
-    with ThreadPoolExecutor(max_workers=min(8, len(cands))) as pool:
-        allowed = list(pool.map(may_act_as, cands))
+    allowed = parallel_map(may_act_as, cands)
     return [u for u, ok in zip(cands, allowed, strict=True) if ok]

@@ -22,8 +22,19 @@ from atoll.exec.runner import Runner
 
 DEFAULT_SOCKET = "atoll"
 
-_NO_SERVER = ("no server running", "error connecting to", "failed to connect to server")
-_NO_SESSION = ("can't find session", "can't find pane", "can't find window", "no such session")
+# The pane runs this constant script with the agent's argv as positional parameters ("$@":
+# never parsed by the shell). It records the exit status on the pane, because tmux 3.3a
+# loses pane_dead_status when the pty's EOF is handled before SIGCHLD (seen here in about
+# one exit in three; tests/tmux/test_tmux_client.py::test_crashed_command...).
+EXIT_WRAPPER = (
+    '"$@"; s=$?; tmux set-option -p -t "$TMUX_PANE" @atoll_exit "$s" 2>/dev/null; exit "$s"'
+)
+
+# "server exited unexpectedly": the server was shutting down (its last session just ended)
+_NO_SERVER = ("no server running", "error connecting to", "failed to connect to server",
+              "server exited unexpectedly")
+_NO_SESSION = ("can't find session", "can't find pane", "can't find window", "no such session",
+               "no current target")
 
 
 class NoServerError(AtollError):
@@ -130,10 +141,11 @@ class TmuxClient:
     ) -> None:
         """Create detached session ``name`` running ``command`` (argv, no shell).
 
-        tmux runs a single-word command through ``sh -c`` (spawn.c), so the argv is always
-        prefixed with ``env -- K=V...``, which makes it at least two words and is exec'd
-        directly; ``env`` also sets the variables (tmux's own ``-e`` cannot set PATH: tmux
-        gives new panes the client's PATH).
+        The pane runs ``env -- K=V... sh -c EXIT_WRAPPER atoll-agent ARGV...``: more than
+        one word, so tmux execs it directly (a single word would go through ``sh -c``,
+        spawn.c); ``env`` sets the variables (tmux's ``-e`` cannot set PATH: tmux gives new
+        panes the client's PATH); the wrapper records the exit status (see EXIT_WRAPPER)
+        and passes ARGV to exec untouched.
         ``remain-on-exit`` is set server-wide before the session exists, so even a command
         that dies at once is kept as an exited pane. Options are set in the same call.
         """
@@ -142,7 +154,7 @@ class TmuxClient:
         new = ["new-session", "-d", "-s", name, "-c", escape_format(cwd)]
         new += ["-x", str(width), "-y", str(height)]
         assigns = [f"{key}={val}" for key, val in (env or {}).items()]
-        new += ["--", "env", "--", *assigns, *command]
+        new += ["--", "env", "--", *assigns, "sh", "-c", EXIT_WRAPPER, "atoll-agent", *command]
         cmds: list[list[str]] = [
             ["start-server"],
             ["set-option", "-g", "remain-on-exit", "on"],
@@ -161,7 +173,14 @@ class TmuxClient:
         self._checked(name, ["set-option", "-t", f"={name}:", f"@{key}", value])
 
     def kill_session(self, name: str) -> None:
-        self._checked(name, ["kill-session", "-t", f"={name}"])
+        """Kill session ``name``; killing the last one ends the server, which tmux's client
+        may report as "server exited unexpectedly": that is success here."""
+        res = self._run(["kill-session", "-t", f"={name}"])
+        if res.ok or "server exited unexpectedly" in res.stderr:
+            return
+        if _is_no_server(res.stderr) or _is_no_session(res.stderr):
+            raise NotFoundError(f"no session {name!r}")
+        res.check()
 
     def send_literal(self, name: str, text: str) -> None:
         """Type ``text`` literally (``send-keys -l``); the caller has sanitised it."""

@@ -1,0 +1,35 @@
+"""A minimal parallel map on threads (concurrent.futures costs ~6 ms of import on every
+``atoll ls``, measured with ``python -X importtime``; this is all the listing needs)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(x) for x in items]`` with one thread per item; exceptions re-raised in order."""
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    results: list[R | None] = [None] * len(items)
+    errors: list[BaseException | None] = [None] * len(items)
+
+    def work(i: int) -> None:
+        try:
+            results[i] = fn(items[i])
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(items))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for err in errors:
+        if err is not None:
+            raise err
+    return results  # type: ignore[return-value]

@@ -1,0 +1,77 @@
+"""Remembering what each pane's screen said, so unchanged screens are not captured again.
+
+A pane whose ``window_activity`` has not moved since its screen was last matched shows the
+same screen (tmux bumps the timestamp on any output), so the earlier match is reused.
+Activity within ``SETTLE`` seconds of the capture is not trusted (the timestamp has one-second
+resolution). The CLI keeps the cache in ``$XDG_CACHE_HOME/atoll/screens.json`` (0600); the
+TUI keeps it in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import platformdirs
+
+SETTLE = 2.0
+MAX_ENTRIES = 5000
+
+
+def _path() -> Path:
+    return platformdirs.user_cache_path("atoll") / "screens.json"
+
+
+@dataclass
+class ScreenCache:
+    """key -> (window_activity, match or "" for no match, time matched)."""
+
+    persist: bool = True
+    entries: dict[str, tuple[int, str, float]] = field(default_factory=dict)
+    loaded: bool = False
+
+    @staticmethod
+    def key(user: str, pane_id: str, created: int | None) -> str:
+        return f"{user}/{pane_id}/{created}"
+
+    def load(self) -> None:
+        if self.loaded or not self.persist:
+            self.loaded = True
+            return
+        self.loaded = True
+        try:
+            raw = msgspec.json.decode(
+                _path().read_bytes(), type=dict[str, tuple[int, str, float]]
+            )
+        except (OSError, msgspec.MsgspecError):
+            return
+        self.entries.update(raw)
+
+    def lookup(self, key: str, activity: int | None) -> str | None:
+        """The cached match ("" = none) if still valid for ``activity``, else None."""
+        self.load()
+        hit = self.entries.get(key)
+        if hit is None or activity is None or hit[0] != activity or hit[2] - activity < SETTLE:
+            return None
+        return hit[1]
+
+    def store(self, key: str, activity: int | None, match: str, now: float) -> None:
+        if activity is not None:
+            self.entries[key] = (activity, match, now)
+
+    def save(self, live: set[str]) -> None:
+        """Keep only ``live`` keys; write the file when persisting (best effort)."""
+        self.entries = {k: v for k, v in self.entries.items() if k in live}
+        if not self.persist or len(self.entries) > MAX_ENTRIES:
+            return
+        path = _path()
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(msgspec.json.encode(self.entries))
+            os.replace(tmp, path)
