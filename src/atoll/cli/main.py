@@ -36,7 +36,31 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(invoke_without_command=True, epilog=EPILOG)
+class LazyGroup(click.Group):
+    """A click group whose heavier subcommands are imported only when used (the pattern of
+    click's documentation, "Lazily Loading Subcommands"): ``atoll ls`` must not pay for the
+    ledger's cryptography or Textual."""
+
+    lazy: dict[str, str] = {
+        "audit": "atoll.cli.audit:audit_group",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module, _, attr = target.partition(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, epilog=EPILOG)
 @click.version_option(__version__, prog_name="atoll")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -128,8 +152,10 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None) -> None:
     from atoll.service import sessions
 
     ctx = make_context()
-    sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
-                    inside_tmux=os.environ.get("TMUX"))
+    status = sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
+                             inside_tmux=os.environ.get("TMUX"))
+    if status:
+        sys.exit(1)
 
 
 @cli.command("kill", epilog=EPILOG)

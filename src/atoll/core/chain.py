@@ -41,7 +41,7 @@ class ProblemKind(StrEnum):
     BAD_SEQ = "bad_seq"  # links are intact but seq numbering is not 1, 2, 3, ...
     TORN = "torn"  # the last line is incomplete (no newline) or unparsable: a crashed write
     TRUNCATED = "truncated"  # fewer bytes/lines than the newest checkpoint covers
-    ROLLED_BACK = "rolled_back"  # the ledger is (or grew from) an older checkpointed state
+    ROLLED_BACK = "rolled_back"  # the ledger is exactly an older checkpointed state
     REWRITTEN = "rewritten"  # the bytes the newest checkpoint covers hash to something else
     FORGED_CHECKPOINT = "forged_checkpoint"  # a checkpoint whose signature does not verify
 
@@ -159,8 +159,12 @@ def verify(
     older: Sequence[CheckpointStatement] = (),
 ) -> VerifyReport:
     """Check a whole ledger's bytes: chain links, seq contiguity, the last line, and agreement
-    with ``checkpoint`` (the newest trusted one). ``older`` are earlier trusted checkpoints,
-    used only to tell a rollback from a rewrite. Signatures are not checked here.
+    with ``checkpoint`` (the newest trusted one). ``older`` are earlier trusted checkpoints:
+    a ledger that is exactly one of them is reported as rolled back, and a rewrite is placed
+    after the newest one that still matches. Signatures are not checked here.
+
+    Problems found in the chain itself come first by seq; a checkpoint is compared only when
+    the chain holds at least up to its seq (an earlier break already explains a mismatch).
     """
     parts = data.split(b"\n")
     tail = parts.pop()  # b"" when data ends with a newline (or is empty)
@@ -337,7 +341,7 @@ def _check_checkpoint(
         return None
     matching = [o for o in older if o.seq < cp.seq and _boundary_matches(data, complete, o)]
     best = max(matching, key=lambda o: o.seq, default=None)
-    if complete < cp.size:
+    if last_seq < cp.seq:
         if best is not None and best.size == complete:
             return Problem(
                 ProblemKind.ROLLED_BACK, best.seq + 1, best.seq + 1,
@@ -352,10 +356,10 @@ def _check_checkpoint(
         )
     if best is not None:
         return Problem(
-            ProblemKind.ROLLED_BACK, best.seq + 1, best.seq + 1,
+            ProblemKind.REWRITTEN, best.seq + 1, best.seq + 1,
             f"the ledger agrees with the checkpoint of {best.time} (seq {best.seq}) but not "
-            f"with the newest of {cp.time} (seq {cp.seq}): it was replaced by an older copy "
-            f"and continued, or rewritten after seq {best.seq}",
+            f"with the newest of {cp.time}: rewritten somewhere in seq {best.seq + 1}..{cp.seq} "
+            "(or an older copy was put back and appended to)",
         )
     return Problem(
         ProblemKind.REWRITTEN, 1, 1,

@@ -74,12 +74,17 @@ def run_argv(
     return Completed(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
 
 
-def replace_process(argv: list[str], *, unset_tmux: bool = False) -> None:
-    """Replace this process with ``argv`` (execvp); only returns by raising AtollError."""
+def run_foreground(argv: list[str], *, unset_tmux: bool = False) -> int:
+    """Run ``argv`` attached to this terminal (inherited stdin/stdout/stderr), wait for it,
+    and return its exit status. No shell; the environment is inherited (minus ``TMUX`` when
+    ``unset_tmux``, so that a nested ``tmux attach`` is not refused). Used by the fleet TUI
+    to attach while it is suspended. Raises AtollError when the program does not exist."""
     env = dict(os.environ)
     if unset_tmux:
         env.pop("TMUX", None)
     try:
-        os.execvpe(argv[0], argv, env)
+        return subprocess.run(argv, env=env, check=False).returncode
+    except FileNotFoundError as exc:
+        raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
     except OSError as exc:
         raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc

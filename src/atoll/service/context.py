@@ -20,6 +20,8 @@ class Context:
     host: str = "local"
     operator: str = field(default_factory=current_user)
     correlation_id: str | None = None
+    ledger_path: str | None = None
+    record: bool = False
 
     def candidates(self) -> list[str]:
         """Agent-user candidates on this host (not yet probed with sudo)."""

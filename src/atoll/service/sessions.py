@@ -139,7 +139,7 @@ def new_session(ctx: Context, req: NewSession) -> Server:
     details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project}
     with audit.action(ctx, "session.new", target, details):
         server.client.new_session(req.name, argv, cwd=cwd, options=options, env=env)
-        if req.record:
+        if req.record or ctx.record:
             audit.start_recording(ctx, server, req.name)
     return server
 
@@ -202,7 +202,7 @@ def type_text(
     if not clean and not enter:
         raise UsageError("nothing to type after removing control characters")
     server = resolve(ctx, name, as_user)
-    details = {
+    details: dict[str, object] = {
         "text": clean,
         "sha256": hashlib.sha256(clean.encode()).hexdigest(),
         "enter": enter,
@@ -262,14 +262,17 @@ __all__ = [
 def attach(
     ctx: Context, name: str, *, read_only: bool, as_user: str | None, inside_tmux: str | None,
     nest: bool = False,
-) -> None:
-    """Record the attach in the ledger, then replace this process with tmux.
+) -> int:
+    """Record the attach, run tmux attach in this terminal until the user detaches, then
+    record the detach; returns tmux's exit status.
 
-    Inside tmux, a session on the same server is reached with switch-client; any other
-    needs a nested client, which is refused with a clear error unless ``nest``.
+    atoll waits for tmux instead of replacing itself with it (exec), so that the ledger can
+    hold the detach too. Inside tmux, a session on the same server is reached with
+    switch-client; any other needs a nested client, which is refused with a clear error
+    unless ``nest``.
     """
     from atoll.core.errors import AtollError
-    from atoll.exec.process import replace_process
+    from atoll.exec.process import run_foreground
 
     plan = attach_plan(ctx, name, read_only=read_only, as_user=as_user, inside_tmux=inside_tmux)
     if inside_tmux and not plan.switch and not nest:
@@ -278,4 +281,8 @@ def attach(
             "server; detach first (prefix d) or run it from a plain terminal"
         )
     record_attach(ctx, plan, name, read_only)
-    replace_process(plan.argv, unset_tmux=not plan.switch)
+    status = run_foreground(plan.argv, unset_tmux=not plan.switch)
+    if not plan.switch:
+        audit.event(ctx, "session.detach", _target(plan.server, name), "ok",
+                    {"read_only": read_only, "tmux_status": status})
+    return status
