@@ -190,3 +190,24 @@ def test_revoked_sudo_hides_agent_sessions(cast: Cast) -> None:
     finally:
         cast.sudoers = cast.factory.allow(cast.op, [cast.mine, cast.wes])
     assert (cast.wes, "tobehidden") in names(cast.op)
+
+
+def test_recorded_session_transcript_is_beyond_the_agent(cast: Cast) -> None:
+    ok(atoll("new", "rec", "--as", cast.wes, "--record", "--dir", "/tmp", "--", "sh", "-c",
+             "echo first-line-recorded; sleep 300", user=cast.op))
+    time.sleep(1.0)
+    ok(atoll("kill", "rec", user=cast.op))
+    deadline = time.monotonic() + 10
+    res = atoll("audit", "transcript", "rec", user=cast.op)
+    while "matches" not in res.stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+        res = atoll("audit", "transcript", "rec", user=cast.op)
+    assert res.returncode == 0 and "matches" in res.stdout, res.stdout + res.stderr
+    path = res.stdout.split()[0]
+    assert "first-line-recorded" in Path(path).read_text()
+    ledger = Path(pwd.getpwnam(cast.op).pw_dir) / ".local/state/atoll/ledger.jsonl"
+    assert ledger.exists()
+    for target in (path, str(ledger)):
+        assert run_as(cast.wes, ["cat", target]).returncode != 0
+        assert run_as(cast.wes, ["sh", "-c", f"echo forged >> '{target}'"]).returncode != 0
+    assert ok(atoll("audit", "verify", user=cast.op))

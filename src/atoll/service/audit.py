@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from atoll.fleet.local import Server
     from atoll.ledger.audit import Audit
+    from atoll.ledger.transcript import Transcript
     from atoll.service.context import Context
 
 _AUDITS: dict[int, Audit] = {}
@@ -53,16 +54,18 @@ def event(
     auditor(ctx).event(name, dict(target), outcome, dict(details))
 
 
-def start_recording(ctx: Context, server: Server, session: str) -> None:
-    """Pipe the session's output into a transcript the agent user cannot write; the
-    recorder writes ``transcript.closed`` with the SHA-256 when the session ends."""
-    from atoll.core.errors import AtollError
-    from atoll.ledger import start_transcript, stop_transcript
+def start_recording(ctx: Context, server: Server, session: str) -> Transcript:
+    """Start a transcript the agent user cannot write: a FIFO the pane pipes into and a
+    recorder (running as the operator) that writes ``transcript.closed`` with the SHA-256
+    when the session ends. Pass ``.pipe_command`` to tmux; call :func:`stop_recording` if
+    the session is not created."""
+    from atoll.ledger import start_transcript
 
     writer = None if server.user == ctx.operator else server.user
-    transcript = start_transcript(session, auditor(ctx), writer=writer)
-    try:
-        server.client.pipe_pane(session, transcript.pipe_command)
-    except AtollError:
-        stop_transcript(transcript)
-        raise
+    return start_transcript(session, auditor(ctx), writer=writer)
+
+
+def stop_recording(transcript: Transcript) -> None:
+    from atoll.ledger import stop_transcript
+
+    stop_transcript(transcript)

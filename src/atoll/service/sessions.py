@@ -138,9 +138,18 @@ def new_session(ctx: Context, req: NewSession) -> Server:
     target = {"agent_user": server.user, "session": req.name, "island": req.island}
     details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project}
     with audit.action(ctx, "session.new", target, details):
-        server.client.new_session(req.name, argv, cwd=cwd, options=options, env=env)
+        transcript = None
         if req.record or ctx.record:
-            audit.start_recording(ctx, server, req.name)
+            transcript = audit.start_recording(ctx, server, req.name)
+        try:
+            server.client.new_session(
+                req.name, argv, cwd=cwd, options=options, env=env,
+                pipe_command=transcript.pipe_command if transcript else None,
+            )
+        except BaseException:
+            if transcript is not None:
+                audit.stop_recording(transcript)
+            raise
     return server
 
 

@@ -138,6 +138,7 @@ class TmuxClient:
         env: dict[str, str] | None = None,
         width: int = 200,
         height: int = 50,
+        pipe_command: str | None = None,
     ) -> None:
         """Create detached session ``name`` running ``command`` (argv, no shell).
 
@@ -145,7 +146,9 @@ class TmuxClient:
         one word, so tmux execs it directly (a single word would go through ``sh -c``,
         spawn.c); ``env`` sets the variables (tmux's ``-e`` cannot set PATH: tmux gives new
         panes the client's PATH); the wrapper records the exit status (see EXIT_WRAPPER)
-        and passes ARGV to exec untouched.
+        and passes ARGV to exec untouched. ``pipe_command`` (a shell command tmux runs with
+        ``sh -c``, built by atoll with shlex) starts ``pipe-pane`` in the same call, before
+        the server reads the pane's first output, so a transcript misses nothing.
         ``remain-on-exit`` is set server-wide before the session exists, so even a command
         that dies at once is kept as an exited pane. Options are set in the same call.
         """
@@ -163,6 +166,8 @@ class TmuxClient:
         ]
         for key, val in options.items():
             cmds.append(["set-option", "-t", f"={name}:", f"@{key}", val])
+        if pipe_command is not None:
+            cmds.append(["pipe-pane", "-O", "-t", f"={name}:", pipe_command])
         res = self._run(*cmds)
         if not res.ok:
             if "duplicate session" in res.stderr:
