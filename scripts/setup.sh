@@ -27,7 +27,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if declare -F post_install >/dev/null; then post_install; fi
+# each deps snippet may define post_install_<area> (start a daemon, install from npm, ...)
+for fn in $(declare -F | awk '{print $3}' | grep '^post_install_' || true); do
+  "$fn"
+done
 
 # Debian's interpreter, not a per-user one (pyenv under /root): agent users run atoll too
 # (their hooks call `atoll hook`), so the venv must be usable by every account.

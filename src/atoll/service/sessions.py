@@ -107,11 +107,11 @@ def new_session(ctx: Context, req: NewSession) -> Server:
         )
     directory = os.path.abspath(req.directory or os.getcwd())
     validate_path_text(directory)
-    if not os.path.isdir(directory):
-        raise UsageError(f"directory {directory!r} does not exist")
     runner = server.client.runner
     if runner.run(["test", "-d", directory, "-a", "-x", directory], timeout=10).returncode != 0:
-        raise UsageError(f"{server.user} cannot enter directory {directory!r}")
+        raise UsageError(
+            f"directory {directory!r} does not exist or {server.user} cannot enter it"
+        )
     project = project_root(runner, directory)
     cwd = directory
     if req.worktree:
