@@ -25,10 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atoll.exec.runner import Sudo  # noqa: E402
-from atoll.tmux.client import TmuxClient  # noqa: E402
-from tests.support.proc import atoll_bin  # noqa: E402
-from tests.support.users import UserFactory  # noqa: E402
+from tests.support.proc import atoll_bin
+from tests.support.users import UserFactory
+
+from atoll.exec.runner import Sudo
+from atoll.tmux.client import TmuxClient
 
 
 def timed(argv: list[str], runs: int) -> list[float]:

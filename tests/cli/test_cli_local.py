@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.support.proc import atoll
 
 
@@ -86,7 +85,7 @@ def test_rss_is_summed_over_the_process_tree(tmux_socket: str) -> None:
     deadline = time.monotonic() + 10
     rss = 0
     while time.monotonic() < deadline and rss < 64 << 20:
-        rss = [r for r in ls(tmux_socket)["sessions"] if r["name"] == "tree"][0]["rss_bytes"]
+        rss = next(r for r in ls(tmux_socket)["sessions"] if r["name"] == "tree")["rss_bytes"]
         time.sleep(0.2)
     assert rss >= 64 << 20
 

@@ -122,9 +122,15 @@ def test_send_literal_capture_and_capture_many(client: TmuxClient) -> None:
     client.send_literal("a", "hello;")
     client.send_enter("a")
     client.send_literal("b", "world")
-    screens = wait_for(lambda: (lambda s: s if "hello;" in s.get(ids["a"], "") and "world" in
-                                s.get(ids["b"], "") else None)(client.capture_many(list(ids.values())))
-                       if (ids := {p.session_name: p.pane_id for p in client.list_panes()}) else None)
+    ids = {p.session_name: p.pane_id for p in client.list_panes()}
+
+    def both_typed() -> dict[str, str] | None:
+        screens = client.capture_many(list(ids.values()))
+        if "hello;" in screens.get(ids["a"], "") and "world" in screens.get(ids["b"], ""):
+            return screens
+        return None
+
+    screens = wait_for(both_typed)
     assert screens
     assert "hello;" in client.capture("a")
 

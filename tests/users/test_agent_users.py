@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.support.proc import atoll, run_as
 from tests.support.users import UserFactory
 

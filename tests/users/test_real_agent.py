@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.support.proc import atoll
 from tests.support.users import UserFactory
 
