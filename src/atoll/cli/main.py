@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import ClassVar
 
 import click
 
@@ -41,7 +42,7 @@ class LazyGroup(click.Group):
     click's documentation, "Lazily Loading Subcommands"): ``atoll ls`` must not pay for the
     ledger's cryptography or Textual."""
 
-    lazy: dict[str, str] = {
+    lazy: ClassVar[dict[str, str]] = {
         "audit": "atoll.cli.audit:audit_group",
     }
 

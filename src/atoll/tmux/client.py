@@ -84,7 +84,8 @@ class TmuxClient:
         """Every pane of the server in ONE call; ``[]`` when no server runs."""
         res = self._run(["list-panes", "-a", "-F", list_panes_format()])
         if not res.ok:
-            if _is_no_server(res.stderr):
+            # "no current target": a server whose last session just ended, still exiting
+            if _is_no_server(res.stderr) or "no current target" in res.stderr:
                 return []
             res.check()
         return parse_list_panes(res.stdout)
