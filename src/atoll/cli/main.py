@@ -26,10 +26,24 @@ EPILOG = (
 
 
 def make_context(correlation_id: str | None = None) -> Context:
-    """The Context for this invocation. ``ATOLL_TMUX_SOCKET`` overrides the socket name
-    (tests use throwaway sockets)."""
+    """The Context for this invocation, from the operator's config file (if any).
+
+    ``ATOLL_TMUX_SOCKET`` overrides the socket name (tests use throwaway sockets). A bad
+    config file is a usage error naming the file and key (exit 2).
+    """
+    from atoll.config import load_config
+
+    cfg = load_config()
     socket = os.environ.get("ATOLL_TMUX_SOCKET") or "atoll"
-    return Context(socket=socket, correlation_id=correlation_id)
+    return Context(
+        socket=socket,
+        correlation_id=correlation_id,
+        agent_users=tuple(cfg.agent_users),
+        agent_user_patterns=tuple(cfg.agent_user_patterns),
+        agent_group=cfg.agent_group or None,
+        ledger_path=cfg.ledger_path,
+        record=cfg.record,
+    )
 
 
 def _fail(message: str, code: int) -> None:
