@@ -43,7 +43,16 @@ def make_context(correlation_id: str | None = None) -> Context:
         agent_group=cfg.agent_group or None,
         ledger_path=cfg.ledger_path,
         record=cfg.record,
+        hosts=tuple(cfg.hosts),
     )
+
+
+def split_target(target: str) -> tuple[str | None, str]:
+    """``[HOST:]NAME`` -> (host or None for this one, name); ``local:NAME`` is this host."""
+    from atoll.core.names import parse_target
+
+    host, name = parse_target(target)
+    return (None if host == "local" else host), name
 
 
 def _fail(message: str, code: int) -> None:
@@ -58,6 +67,7 @@ class LazyGroup(click.Group):
 
     lazy: ClassVar[dict[str, str]] = {
         "audit": "atoll.cli.audit:audit_group",
+        "doctor": "atoll.cli.doctor:doctor_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -108,10 +118,12 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
               help="Island kind.")
 @click.option("--record/--no-record", default=False, help="Record the terminal output.")
 @click.option("--attach", is_flag=True, help="Attach right after creating it.")
+@click.option("--host", "-H", metavar="HOST",
+              help="Start it on this configured host (or SSH alias) instead of here.")
 @corr_opt
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | None,
-            worktree: str | None, island: str, record: bool, attach: bool,
+            worktree: str | None, island: str, record: bool, attach: bool, host: str | None,
             correlation_id: str | None, command: tuple[str, ...]) -> None:
     """Start agent session NAME, detached, in tmux (as USER with --as).
 
@@ -124,6 +136,24 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
     from atoll.service import sessions
 
     ctx = make_context(correlation_id)
+    if host is not None and host != "local":
+        from atoll.service import remote
+
+        args: list[str] = []
+        for flag, value in (("--agent", agent), ("--dir", directory), ("--worktree", worktree),
+                            ("--island", island)):
+            if value is not None:
+                args += [flag, value]
+        if record:
+            args.append("--record")
+        if command:
+            args += ["--", *command]
+        remote.run(ctx, host, "new", name, args, as_user=as_user,
+                   details={"command": list(command), "agent": agent})
+        click.echo(f"atoll: started {name} on {host}", err=True)
+        if attach:
+            remote.run(ctx, host, "attach", name, [], as_user=as_user, tty=True)
+        return
     req = sessions.NewSession(name=name, agent=agent, directory=directory, as_user=as_user,
                               worktree=worktree, command=list(command), island=island,
                               record=record)
@@ -137,17 +167,31 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
 @cli.command("ls", epilog=EPILOG)
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as one JSON object.")
 @click.option("--here", is_flag=True, help="Only this host (what peers ask over SSH).")
-def ls_cmd(as_json: bool = False, here: bool = False) -> None:
+@click.option("--all-hosts", "-A", is_flag=True, help="This host and every configured host.")
+@click.option("--host", "-H", "hosts", multiple=True, metavar="HOST",
+              help="Only these configured hosts (repeatable; 'local' is this one).")
+def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
+           hosts: tuple[str, ...] = ()) -> None:
     """List every session you may see: yours and your agent users'.
 
     Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
-    one core since the previous listing (or over 0.5 s on the first one).
+    one core since the previous listing (or over 0.5 s on the first one). Other hosts are
+    asked in parallel over SSH (`atoll ls --json --here` there); an unreachable one is
+    reported, and its last good answer shown marked stale.
     """
+    from atoll.core.errors import UsageError
     from atoll.core.models import encode_listing
     from atoll.service import listing as listing_service
 
+    if sum((here, all_hosts, bool(hosts))) > 1:
+        raise UsageError("use only one of --here, --all-hosts and --host")
     ctx = make_context()
-    listing = listing_service.list_local(ctx)
+    if all_hosts:
+        listing = listing_service.list_fleet(ctx)
+    elif hosts:
+        listing = listing_service.list_fleet(ctx, list(hosts))
+    else:
+        listing = listing_service.list_local(ctx)
     if as_json:
         sys.stdout.buffer.write(encode_listing(listing) + b"\n")
         return
@@ -163,10 +207,20 @@ def ls_cmd(as_json: bool = False, here: bool = False) -> None:
 @click.option("--read-only", "-r", is_flag=True, help="Watch without typing (tmux attach -r).")
 @as_opt
 def attach_cmd(target: str, read_only: bool, as_user: str | None) -> None:
-    """Attach this terminal to session TARGET (detach with the tmux prefix, then d)."""
+    """Attach this terminal to session TARGET (detach with the tmux prefix, then d).
+
+    TARGET is NAME, or HOST:NAME for a session on a configured host (through ssh -t).
+    """
     from atoll.service import sessions
 
     ctx = make_context()
+    host, target = split_target(target)
+    if host is not None:
+        from atoll.service import remote
+
+        remote.run(ctx, host, "attach", target, ["--read-only"] if read_only else [],
+                   as_user=as_user, tty=True, details={"read_only": read_only})
+        return
     status = sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
                              inside_tmux=os.environ.get("TMUX"))
     if status:
@@ -181,7 +235,15 @@ def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> No
     """Kill session TARGET (its tmux session and every process in it)."""
     from atoll.service import sessions
 
-    server = sessions.kill_session(make_context(correlation_id), target, as_user)
+    ctx = make_context(correlation_id)
+    host, name = split_target(target)
+    if host is not None:
+        from atoll.service import remote
+
+        remote.run(ctx, host, "kill", name, [], as_user=as_user)
+        click.echo(f"atoll: killed {target}", err=True)
+        return
+    server = sessions.kill_session(ctx, name, as_user)
     click.echo(f"atoll: killed {target} ({server.user})", err=True)
 
 
@@ -196,7 +258,15 @@ def peek_cmd(target: str, lines: int | None, as_user: str | None,
     """Print the screen text of session TARGET."""
     from atoll.service import sessions
 
-    text = sessions.peek(make_context(correlation_id), target, as_user, lines)
+    ctx = make_context(correlation_id)
+    host, name = split_target(target)
+    if host is not None:
+        from atoll.service import remote
+
+        args = ["--lines", str(lines)] if lines is not None else []
+        text = remote.run(ctx, host, "peek", name, args, as_user=as_user)
+    else:
+        text = sessions.peek(ctx, name, as_user, lines)
     click.echo(text.rstrip("\n"))
 
 
@@ -216,8 +286,18 @@ def type_cmd(target: str, text: str, enter: bool, as_user: str | None,
     """
     from atoll.service import sessions
 
-    typed = sessions.type_text(make_context(correlation_id), target, text, enter=enter,
-                               as_user=as_user)
+    ctx = make_context(correlation_id)
+    host, name = split_target(target)
+    if host is not None:
+        from atoll.core.text import sanitize_typed_text
+        from atoll.service import remote
+
+        typed = sanitize_typed_text(text)  # the peer sanitises again; nothing raw travels
+        # options before "--", so text starting with "-" stays text on the peer
+        remote.run(ctx, host, "type", name, [*(["--enter"] if enter else []), "--", typed],
+                   as_user=as_user, details={"text": typed, "enter": enter})
+    else:
+        typed = sessions.type_text(ctx, name, text, enter=enter, as_user=as_user)
     removed = len(text) - len(typed)
     if removed:
         click.echo(f"atoll: removed {removed} control character(s) before typing", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from atoll.core.config import HostConfig
 from atoll.exec.runner import current_user
 from atoll.fleet.users import DEFAULT_GROUP, DEFAULT_PATTERNS, candidates
 from atoll.tmux.client import DEFAULT_SOCKET
@@ -22,6 +23,16 @@ class Context:
     correlation_id: str | None = None
     ledger_path: str | None = None
     record: bool = False
+    hosts: tuple[HostConfig, ...] = ()
+    host_timeout: float = 5.0
+
+    def host_alias(self, name: str) -> str:
+        """The SSH alias of configured host ``name``; an unconfigured name is taken as an
+        SSH alias itself (the operator typed it; it is validated and passed as one argv)."""
+        for h in self.hosts:
+            if h.name == name:
+                return h.ssh
+        return name
 
     def candidates(self) -> list[str]:
         """Agent-user candidates on this host (not yet probed with sudo)."""

@@ -1,0 +1,87 @@
+"""The real CLI across hosts, as the lead ``marcus``: ``ls --all-hosts`` from a config file,
+and HOST:NAME actions whose correlation id joins both hosts' ledgers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.hosts.testbed import Testbed
+from tests.support.proc import atoll
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+CONFIG = """\
+[[hosts]]
+name = "b"
+ssh = "hostb"
+
+[[hosts]]
+name = "c"
+ssh = "hostc"
+
+[[hosts]]
+name = "d"
+ssh = "hostd"
+timeout = 2
+"""
+
+
+@pytest.fixture
+def marcus_config(testbed: Testbed) -> str:
+    pw = pwd.getpwnam("marcus")
+    cfg = Path(pw.pw_dir) / ".config" / "atoll"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text(CONFIG)
+    for path in (cfg.parent, cfg, cfg / "config.toml"):
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    yield "marcus"
+    shutil.rmtree(cfg, ignore_errors=True)
+
+
+def test_ls_all_hosts_lists_granted_sessions_and_reports_the_down_host(
+    marcus_config: str,
+) -> None:
+    res = atoll("ls", "--all-hosts", "--json", user=marcus_config)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    hosts = {h["host"]: h for h in data["hosts"]}
+    assert set(hosts) == {"local", "b", "c", "d"}
+    assert hosts["b"]["reachable"] and hosts["c"]["reachable"]
+    assert hosts["d"]["reachable"] is False and hosts["d"]["error"]
+    remote = {(s["host"], s["agent_user"], s["name"]) for s in data["sessions"]
+              if s["host"] != "local"}
+    assert remote == {("b", "wes-agent", "wes-fix-login"), ("b", "nadia-agent", "nadia-review")}
+    table = atoll("ls", "--host", "b", user=marcus_config)
+    assert table.returncode == 0 and "wes-fix-login" in table.stdout
+    assert "nadia-review" in table.stdout
+
+
+def test_host_name_targets_act_remotely_with_one_correlation_id(
+    testbed: Testbed, marcus_config: str
+) -> None:
+    b = testbed.hosts["hostb"]
+    b.tmux_session("wes-agent", "cli-typed")
+    res = atoll("type", "b:cli-typed", "--as", "wes-agent", "--", "-echo remote-typed\r",
+                user=marcus_config)
+    assert res.returncode == 0, res.stderr
+    screen = atoll("peek", "b:cli-typed", "--as", "wes-agent", user=marcus_config)
+    assert screen.returncode == 0 and "-echo remote-typed" in screen.stdout
+    assert atoll("kill", "b:cli-typed", "--as", "wes-agent", user=marcus_config).returncode == 0
+    missing = atoll("kill", "b:cli-typed", "--as", "wes-agent", user=marcus_config)
+    assert missing.returncode == 3 and missing.stderr.startswith("atoll: error: ")
+    down = atoll("peek", "d:x", user=marcus_config)
+    assert down.returncode == 5
+    # both ledgers hold the kill with the same correlation id
+    ours = json.loads(atoll("audit", "show", "--json", "--action", "session.kill",
+                            user=marcus_config).stdout)
+    cid = next(e["correlation"] for e in ours if e["outcome"] == "intent"
+               and e["target"].get("host") == "b")
+    assert cid
+    theirs = b.run(["grep", "-rl", cid, "/home/marcus/.local/state"], check=False)
+    assert theirs.returncode == 0, "the peer's ledger does not carry our correlation id"
