@@ -26,25 +26,10 @@ EPILOG = (
 
 
 def make_context(correlation_id: str | None = None) -> Context:
-    """The Context for this invocation, from the operator's config file (if any).
+    """The Context for this invocation (config file, ``ATOLL_TMUX_SOCKET``)."""
+    from atoll.service.context import context_from_environment
 
-    ``ATOLL_TMUX_SOCKET`` overrides the socket name (tests use throwaway sockets). A bad
-    config file is a usage error naming the file and key (exit 2).
-    """
-    from atoll.config import load_config
-
-    cfg = load_config()
-    socket = os.environ.get("ATOLL_TMUX_SOCKET") or "atoll"
-    return Context(
-        socket=socket,
-        correlation_id=correlation_id,
-        agent_users=tuple(cfg.agent_users),
-        agent_user_patterns=tuple(cfg.agent_user_patterns),
-        agent_group=cfg.agent_group or None,
-        ledger_path=cfg.ledger_path,
-        record=cfg.record,
-        hosts=tuple(cfg.hosts),
-    )
+    return context_from_environment(correlation_id)
 
 
 def split_target(target: str) -> tuple[str | None, str]:
@@ -94,7 +79,12 @@ def cli(ctx: click.Context) -> None:
     With no command: the fleet view on a terminal, `atoll ls` otherwise.
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(ls_cmd)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from atoll.tui import run_tui
+
+            run_tui()
+        else:
+            ctx.invoke(ls_cmd)
 
 
 target_arg = click.argument("target", metavar="TARGET")
@@ -200,6 +190,20 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
     for line in host_problems(listing):
         click.echo(line, err=True)
     click.echo(table(listing))
+
+
+@cli.command("tui", epilog=EPILOG)
+@click.option("--read-only", is_flag=True,
+              help="Hide and refuse every action that changes something.")
+def tui_cmd(read_only: bool) -> None:
+    """The fleet view: every session on this host and the configured hosts, live.
+
+    Keys: Enter attach, r watch (read-only attach), p preview, t type, n new,
+    ctrl-d kill, / filter, s sort, g group, R refresh, ? help, q quit.
+    """
+    from atoll.tui import run_tui
+
+    run_tui(read_only=read_only)
 
 
 @cli.command("attach", epilog=EPILOG)

@@ -37,3 +37,26 @@ class Context:
     def candidates(self) -> list[str]:
         """Agent-user candidates on this host (not yet probed with sudo)."""
         return candidates(self.agent_users, self.agent_user_patterns, self.agent_group)
+
+
+def context_from_environment(correlation_id: str | None = None) -> Context:
+    """The Context of a CLI or TUI run, from the operator's config file (if any).
+
+    ``ATOLL_TMUX_SOCKET`` overrides the socket name (tests use throwaway sockets). A bad
+    config file is a UsageError naming the file and key (exit 2).
+    """
+    import os
+
+    from atoll.config import load_config
+
+    cfg = load_config()
+    return Context(
+        socket=os.environ.get("ATOLL_TMUX_SOCKET") or DEFAULT_SOCKET,
+        correlation_id=correlation_id,
+        agent_users=tuple(cfg.agent_users),
+        agent_user_patterns=tuple(cfg.agent_user_patterns),
+        agent_group=cfg.agent_group or None,
+        ledger_path=cfg.ledger_path,
+        record=cfg.record,
+        hosts=tuple(cfg.hosts),
+    )

@@ -193,11 +193,17 @@ def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
     return server
 
 
-def peek(ctx: Context, name: str, as_user: str | None = None, lines: int | None = None) -> str:
-    """Screen text of a session (plus ``lines`` of scrollback when given)."""
+def peek(
+    ctx: Context, name: str, as_user: str | None = None, lines: int | None = None,
+    *, record: bool = True,
+) -> str:
+    """Screen text of a session (plus ``lines`` of scrollback when given). ``record=False``
+    is for a live preview already recorded when it started watching this session."""
     if lines is not None and not 0 <= lines <= 100_000:
         raise UsageError("--lines must be between 0 and 100000")
     server = resolve(ctx, name, as_user)
+    if not record:
+        return server.client.capture(name, lines)
     with audit.action(ctx, "session.peek", _target(server, name), {"lines": lines}):
         return server.client.capture(name, lines)
 
@@ -258,6 +264,12 @@ def record_attach(ctx: Context, plan: AttachPlan, name: str, read_only: bool) ->
                 {"read_only": read_only, "switch": plan.switch})
 
 
+def record_detach(ctx: Context, plan: AttachPlan, name: str, status: int) -> None:
+    """Ledger event for the end of an attach."""
+    audit.event(ctx, "session.detach", _target(plan.server, name), "ok",
+                {"tmux_status": status, "switch": plan.switch})
+
+
 def which(program: str) -> str | None:
     return shutil.which(program)
 
@@ -292,6 +304,5 @@ def attach(
     record_attach(ctx, plan, name, read_only)
     status = run_foreground(plan.argv, unset_tmux=not plan.switch)
     if not plan.switch:
-        audit.event(ctx, "session.detach", _target(plan.server, name), "ok",
-                    {"read_only": read_only, "tmux_status": status})
+        record_detach(ctx, plan, name, status)
     return status

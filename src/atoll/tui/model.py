@@ -1,0 +1,315 @@
+"""What the fleet view shows, computed without Textual: columns, cell text and style, row
+keys, filtering, sorting, grouping, the summary header and waiting transitions.
+
+Everything here is a pure function of a :class:`~atoll.core.models.Listing`, the view
+options and ``now`` (seconds since the epoch), so the same code serves the live refresh,
+the snapshot tests (fixed rows, frozen time) and the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from atoll.core.models import HostRow, Listing, SessionRow, Status
+from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: DataTable key, header label, right-aligned or not."""
+
+    key: str
+    label: str
+    right: bool = False
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("host", "HOST"),
+    Column("name", "NAME"),
+    Column("project", "PROJECT/WORKTREE"),
+    Column("agent", "AGENT"),
+    Column("user", "USER"),
+    Column("by", "BY"),
+    Column("status", "STATUS"),
+    Column("idle", "IDLE", right=True),
+    Column("cpu", "CPU", right=True),
+    Column("mem", "MEM", right=True),
+    Column("age", "AGE", right=True),
+)
+COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
+
+# Waiting needs a human, so it sorts first and is drawn loudest; exited and unknown differ
+# in colour and wording so a crash never looks like "we could not tell".
+STATUS_ORDER: dict[Status, int] = {"waiting": 0, "running": 1, "idle": 2, "exited": 3,
+                                   "unknown": 4}
+STATUS_STYLE: dict[Status, str] = {
+    "waiting": "bold black on yellow",
+    "running": "green",
+    "idle": "cyan",
+    "exited": "bold red",
+    "unknown": "magenta italic",
+}
+FLAG_STYLE = "bold black on yellow"
+GROUP_STYLE = "bold underline"
+
+SORTS: tuple[str, ...] = ("status", "name", "host", "idle", "cpu", "mem", "age")
+GROUPS: tuple[str, ...] = ("none", "host", "project")
+MAX_CELL = 40
+
+Cell = tuple[str, str]
+"""Cell text and its Rich style ("" for the default)."""
+
+
+def row_key(row: SessionRow) -> str:
+    """The table key of a session: (host, agent user, name), joined by a unit separator."""
+    return f"{row.host}\x1f{row.agent_user}\x1f{row.name}"
+
+
+def group_key(value: str) -> str:
+    """The table key of a group heading row."""
+    return f"\x1egroup\x1f{value}"
+
+
+def is_group_key(key: str) -> bool:
+    return key.startswith("\x1egroup\x1f")
+
+
+def clean(text: str, limit: int = MAX_CELL) -> str:
+    """Printable text for a cell: control characters become ``?``, long text ends in ``…``.
+
+    Names, paths and commands may come from remote hosts, so nothing is trusted here."""
+    out = text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def project_label(row: SessionRow) -> str:
+    """``repo`` or ``repo@worktree`` (the project's last path component)."""
+    base = os.path.basename(row.project.rstrip("/")) or row.project or "-"
+    return f"{base}@{row.worktree}" if row.worktree else base
+
+
+def status_text(row: SessionRow) -> str:
+    if row.status == "exited" and row.exit_status is not None:
+        return f"exited({row.exit_status})"
+    return row.status
+
+
+def age_seconds(row: SessionRow, now: float) -> float | None:
+    created = parse_rfc3339(row.created) if row.created else None
+    return None if created is None else now - created
+
+
+def row_cells(row: SessionRow, now: float, flagged: bool = False) -> tuple[Cell, ...]:
+    """The cells of one session, in :data:`COLUMNS` order."""
+    return (
+        (clean(row.host), ""),
+        (clean(row.name), FLAG_STYLE if flagged else "bold"),
+        (clean(project_label(row)), ""),
+        (clean(row.agent), ""),
+        (clean(row.agent_user), ""),
+        (clean(row.launched_by or "-"), ""),
+        (status_text(row), STATUS_STYLE.get(row.status, "")),
+        (human_age(row.idle_seconds) if row.idle_seconds is not None else "-", ""),
+        (f"{row.cpu_percent:.0f}%" if row.cpu_percent is not None else "-", ""),
+        (human_bytes(row.rss_bytes), ""),
+        (human_age(age_seconds(row, now)), "dim"),
+    )
+
+
+def group_value(row: SessionRow, group: str) -> str:
+    if group == "host":
+        return row.host
+    if group == "project":
+        return project_label(row)
+    return ""
+
+
+def group_cells(group: str, value: str, rows: list[SessionRow]) -> tuple[Cell, ...]:
+    """A heading row: ``▾ value · count`` in the grouped column, waiting count under STATUS
+    (kept short: DataTable columns only ever grow)."""
+    waiting = sum(1 for r in rows if r.status == "waiting")
+    cells: list[Cell] = [("", "")] * len(COLUMNS)
+    column = COLUMN_KEYS.index("host" if group == "host" else "project")
+    cells[column] = (f"▾ {clean(value, MAX_CELL - 8)} · {len(rows)}", GROUP_STYLE)
+    if waiting:
+        cells[COLUMN_KEYS.index("status")] = (f"{waiting} waiting", "bold yellow")
+    return tuple(cells)
+
+
+def matches(row: SessionRow, text: str, now: float,
+            cells: tuple[Cell, ...] | None = None) -> bool:
+    """True when every word of ``text`` occurs (case-insensitively) in some column."""
+    words = text.lower().split()
+    if not words:
+        return True
+    hay = " ".join(c for c, _ in (cells or row_cells(row, now))).lower()
+    hay += f" {row.project.lower()} {row.command.lower()}"
+    return all(w in hay for w in words)
+
+
+class CellCache:
+    """Cells per session key, reused while the row object and its flag stay the same (a
+    keypress re-sorts or re-filters without re-formatting 500 rows); AGE, which moves with
+    ``now``, is recomputed every time."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[SessionRow, bool, tuple[Cell, ...], float | None]] = {}
+
+    def cells(self, key: str, row: SessionRow, now: float, flagged: bool) -> tuple[Cell, ...]:
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not row or hit[1] != flagged:
+            created = parse_rfc3339(row.created) if row.created else None
+            hit = (row, flagged, row_cells(row, now, flagged)[:-1], created)
+            self._memo[key] = hit
+        age = human_age(None if hit[3] is None else now - hit[3])
+        return (*hit[2], (age, "dim"))
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """Forget sessions that are gone."""
+        wanted = set(keys)
+        for key in [k for k in self._memo if k not in wanted]:
+            del self._memo[key]
+
+
+def _ident(row: SessionRow) -> tuple[str, str, str]:
+    return (row.host, row.name, row.agent_user)
+
+
+def sort_key(row: SessionRow, mode: str, now: float) -> tuple[object, ...]:
+    """Sort key for ``mode`` (see :data:`SORTS`); ties break on host, name, agent user."""
+    if mode == "name":
+        return (row.name, row.host, row.agent_user)
+    if mode == "host":
+        return _ident(row)
+    if mode == "idle":
+        return (-(row.idle_seconds or 0), *_ident(row))
+    if mode == "cpu":
+        return (-(row.cpu_percent or 0.0), *_ident(row))
+    if mode == "mem":
+        return (-(row.rss_bytes or 0), *_ident(row))
+    if mode == "age":
+        age = age_seconds(row, now)
+        return (age if age is not None else float("inf"), *_ident(row))
+    return (STATUS_ORDER.get(row.status, 9), *_ident(row))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One table row: a session, or a group heading (``row`` None)."""
+
+    key: str
+    cells: tuple[Cell, ...]
+    row: SessionRow | None = None
+
+
+def layout(
+    rows: Iterable[SessionRow], *, sort: str, group: str, filter_text: str, now: float,
+    flagged: frozenset[str] | set[str] = frozenset(), cache: CellCache | None = None,
+) -> list[Line]:
+    """The rows to show, in order: filtered, sorted, and grouped under headings."""
+    memo = cache if cache is not None else CellCache()
+    lines: list[Line] = []
+    for r in rows:
+        key = row_key(r)
+        cells = memo.cells(key, r, now, key in flagged)
+        if matches(r, filter_text, now, cells):
+            lines.append(Line(key, cells, r))
+    lines.sort(key=lambda line: sort_key(line.row, sort, now))  # type: ignore[arg-type]
+    if group not in ("host", "project"):
+        return lines
+    buckets: dict[str, list[Line]] = {}
+    for line in lines:
+        assert line.row is not None
+        buckets.setdefault(group_value(line.row, group), []).append(line)
+    out: list[Line] = []
+    for value in sorted(buckets):
+        members = buckets[value]
+        rows_in = [m.row for m in members if m.row is not None]
+        out.append(Line(group_key(value), group_cells(group, value, rows_in)))
+        out += members
+    return out
+
+
+def host_load(host: HostRow, rows: list[SessionRow]) -> str:
+    """``local: 3 sessions, cpu 12%, mem 340M``, or why the host is not answering."""
+    name = clean(host.host)
+    if not host.reachable:
+        return f"✗ {name} unreachable" + (f": {clean(host.error, 60)}" if host.error else "")
+    mine = [r for r in rows if r.host == host.host]
+    cpus = [r.cpu_percent for r in mine if r.cpu_percent is not None]
+    mems = [r.rss_bytes for r in mine if r.rss_bytes is not None]
+    cpu = f"{sum(cpus):.0f}%" if cpus else "-"
+    mem = human_bytes(sum(mems)) if mems else "-"
+    plural = "" if len(mine) == 1 else "s"
+    text = f"{name}: {len(mine)} session{plural}, cpu {cpu}, mem {mem}"
+    if host.error:
+        text += f" ({clean(host.error, 60)})"
+    if host.stale:
+        age = f" {host.age_seconds:.0f}s old" if host.age_seconds is not None else ""
+        text += f" (stale{age})"
+    return text
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The header lines: counts and options, then one load entry per host."""
+
+    counts: str
+    loads: tuple[tuple[str, bool], ...]
+    """(text, problem) per host; a problem is an unreachable, erroring or stale host."""
+
+
+def summary(
+    listing: Listing, *, shown: int, sort: str, group: str, filter_text: str, read_only: bool
+) -> Summary:
+    hosts = listing.hosts
+    reachable = sum(1 for h in hosts if h.reachable)
+    waiting = sum(1 for r in listing.sessions if r.status == "waiting")
+    parts = [
+        f"hosts {reachable}/{len(hosts)}",
+        f"sessions {len(listing.sessions)}",
+        f"waiting {waiting}",
+        f"sort {sort}",
+        f"group {group}",
+    ]
+    if filter_text:
+        parts.append(f"filter {clean(filter_text)!r} ({shown} shown)")
+    if read_only:
+        parts.append("READ-ONLY")
+    loads = tuple(
+        (host_load(h, listing.sessions), (not h.reachable) or h.stale or bool(h.error))
+        for h in hosts
+    )
+    return Summary("  ·  ".join(parts), loads)
+
+
+def newly_waiting(
+    before: dict[str, Status] | None, rows: list[SessionRow]
+) -> list[SessionRow]:
+    """Sessions that turned to ``waiting`` since ``before`` (previous status by key).
+
+    ``before`` None means the first listing: nothing "turned", so nothing is returned.
+    A session that appears already waiting after the first listing counts as turned."""
+    if before is None:
+        return []
+    return [r for r in rows if r.status == "waiting" and before.get(row_key(r)) != "waiting"]
+
+
+def notify_args(row: SessionRow) -> list[str]:
+    """The arguments appended to ``notify_command``: host, name, agent user, agent,
+    project, worktree, launched by, status."""
+    return [row.host, row.name, row.agent_user, row.agent, row.project, row.worktree,
+            row.launched_by, row.status]
+
+
+def screen_text(screen: str, height: int) -> str:
+    """The bottom ``height`` lines of a captured screen, trailing blank lines removed and
+    control characters shown as ``?`` (the capture is untrusted program output)."""
+    lines = screen.rstrip("\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    tail = lines[-height:] if height > 0 else lines
+    return "\n".join("".join(c if c.isprintable() or c == "\t" else "?" for c in line)
+                     for line in tail)
