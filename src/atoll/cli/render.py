@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 
+from atoll.core.display import project_label, status_label
 from atoll.core.models import Listing, SessionRow
 from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
 COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
 RIGHT = {"IDLE", "CPU", "MEM", "AGE"}
-
-
-def project_label(row: SessionRow) -> str:
-    base = os.path.basename(row.project.rstrip("/")) or row.project or "-"
-    return f"{base}@{row.worktree}" if row.worktree else base
-
-
-def status_label(row: SessionRow) -> str:
-    if row.status == "exited" and row.exit_status is not None:
-        return f"exited({row.exit_status})"
-    return row.status
 
 
 def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:

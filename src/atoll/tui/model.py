@@ -8,10 +8,10 @@ the snapshot tests (fixed rows, frozen time) and the benchmark.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from atoll.core.display import project_label, status_label
 from atoll.core.models import HostRow, Listing, SessionRow, Status
 from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
@@ -84,18 +84,6 @@ def clean(text: str, limit: int = MAX_CELL) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
-def project_label(row: SessionRow) -> str:
-    """``repo`` or ``repo@worktree`` (the project's last path component)."""
-    base = os.path.basename(row.project.rstrip("/")) or row.project or "-"
-    return f"{base}@{row.worktree}" if row.worktree else base
-
-
-def status_text(row: SessionRow) -> str:
-    if row.status == "exited" and row.exit_status is not None:
-        return f"exited({row.exit_status})"
-    return row.status
-
-
 def age_seconds(row: SessionRow, now: float) -> float | None:
     created = parse_rfc3339(row.created) if row.created else None
     return None if created is None else now - created
@@ -110,7 +98,7 @@ def row_cells(row: SessionRow, now: float, flagged: bool = False) -> tuple[Cell,
         (clean(row.agent), ""),
         (clean(row.agent_user), ""),
         (clean(row.launched_by or "-"), ""),
-        (status_text(row), STATUS_STYLE.get(row.status, "")),
+        (status_label(row), STATUS_STYLE.get(row.status, "")),
         (human_age(row.idle_seconds) if row.idle_seconds is not None else "-", ""),
         (f"{row.cpu_percent:.0f}%" if row.cpu_percent is not None else "-", ""),
         (human_bytes(row.rss_bytes), ""),

@@ -1,0 +1,20 @@
+"""Labels shared by every renderer of a listing (CLI table, fleet view)."""
+
+from __future__ import annotations
+
+import posixpath
+
+from atoll.core.models import SessionRow
+
+
+def project_label(row: SessionRow) -> str:
+    """``repo`` or ``repo@worktree`` (the project's last path component)."""
+    base = posixpath.basename(row.project.rstrip("/")) or row.project or "-"
+    return f"{base}@{row.worktree}" if row.worktree else base
+
+
+def status_label(row: SessionRow) -> str:
+    """The status, with the exit status for an exited session: ``exited(3)``."""
+    if row.status == "exited" and row.exit_status is not None:
+        return f"exited({row.exit_status})"
+    return row.status
