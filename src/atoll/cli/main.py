@@ -53,6 +53,8 @@ class LazyGroup(click.Group):
     lazy: ClassVar[dict[str, str]] = {
         "audit": "atoll.cli.audit:audit_group",
         "doctor": "atoll.cli.doctor:doctor_cmd",
+        "image": "atoll.cli.image:image_group",
+        "purge": "atoll.cli.purge:purge_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -104,8 +106,16 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 @click.option("--as", "as_user", metavar="USER", help="Run as this agent user (through sudo -n).")
 @click.option("--worktree", "-w", metavar="BRANCH",
               help="Create or reuse a git worktree for BRANCH.")
-@click.option("--island", type=click.Choice(["user"]), default="user", show_default=True,
-              help="Island kind.")
+@click.option("--island", type=click.Choice(["user", "bwrap", "docker", "podman"]),
+              default="user", show_default=True,
+              help="user: an agent user (--as) or you; bwrap: bubblewrap sandbox as an agent "
+                   "user; docker/podman: a hardened container on a copy of the project.")
+@click.option("--cpus", type=float, default=None, help="Island CPU limit in cores.")
+@click.option("--memory", metavar="SIZE", default=None, help="Island memory limit (e.g. 2g).")
+@click.option("--pids", type=int, default=None, help="Island process limit.")
+@click.option("--net", is_flag=True, help="Give the island network access (none by default).")
+@click.option("--grant", "grants", multiple=True, metavar="PATH[:rw]",
+              help="Bind a host folder into the island, read-only unless :rw (repeatable).")
 @click.option("--record/--no-record", default=False, help="Record the terminal output.")
 @click.option("--attach", is_flag=True, help="Attach right after creating it.")
 @click.option("--host", "-H", metavar="HOST",
@@ -113,8 +123,9 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 @corr_opt
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | None,
-            worktree: str | None, island: str, record: bool, attach: bool, host: str | None,
-            correlation_id: str | None, command: tuple[str, ...]) -> None:
+            worktree: str | None, island: str, cpus: float | None, memory: str | None,
+            pids: int | None, net: bool, grants: tuple[str, ...], record: bool, attach: bool,
+            host: str | None, correlation_id: str | None, command: tuple[str, ...]) -> None:
     """Start agent session NAME, detached, in tmux (as USER with --as).
 
     \b
@@ -131,11 +142,14 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
 
         args: list[str] = []
         for flag, value in (("--agent", agent), ("--dir", directory), ("--worktree", worktree),
-                            ("--island", island)):
+                            ("--island", island), ("--cpus", cpus), ("--memory", memory),
+                            ("--pids", pids)):
             if value is not None:
-                args += [flag, value]
-        if record:
-            args.append("--record")
+                args += [flag, str(value)]
+        for grant in grants:
+            args += ["--grant", grant]
+        args += ["--record"] if record else []
+        args += ["--net"] if net else []
         if command:
             args += ["--", *command]
         remote.run(ctx, host, "new", name, args, as_user=as_user,
@@ -144,9 +158,13 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
         if attach:
             remote.run(ctx, host, "attach", name, [], as_user=as_user, tty=True)
         return
+    from atoll.core.islands import parse_size
+
     req = sessions.NewSession(name=name, agent=agent, directory=directory, as_user=as_user,
                               worktree=worktree, command=list(command), island=island,
-                              record=record)
+                              record=record, cpus=cpus,
+                              memory=parse_size(memory) if memory else None, pids=pids,
+                              net=net, grants=list(grants))
     server = sessions.new_session(ctx, req)
     click.echo(f"atoll: started {name} as {server.user}", err=True)
     if attach:

@@ -8,7 +8,9 @@ one process-table scan; servers are asked in parallel.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from atoll.core.errors import AtollError, ExternalCommandError
 from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
@@ -26,10 +28,13 @@ from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
 @dataclass(frozen=True)
 class Server:
-    """One tmux server: the Linux user it runs as and a client for it."""
+    """One tmux server: the Linux user it runs as (or ``ENGINE:CONTAINER`` for a container
+    island) and a client for it. ``attach_argv(session, read_only=...)``, when set, builds
+    the attach argv instead of ``client.attach_argv`` (containers need ``exec -it``)."""
 
     user: str
     client: TmuxClient
+    attach_argv: Callable[..., list[str]] | None = None
 
 
 @dataclass
@@ -189,9 +194,11 @@ def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
 
 def build_rows(
     host: str, results: list[ServerPanes], sample: dict[int, Proc], taken: float,
-    sampler: LoadSampler,
+    sampler: LoadSampler, pid_maps: dict[str, dict[int, int]] | None = None,
 ) -> list[SessionRow]:
-    """Rows from server results; one row per session (its first pane)."""
+    """Rows from server results; one row per session (its first pane). ``pid_maps`` maps,
+    per server user, pane pids seen inside a container to host pids."""
+    maps = pid_maps or {}
     firsts: list[tuple[str, PaneRecord, Status | None]] = []
     for res in results:
         seen: set[str] = set()
@@ -200,11 +207,15 @@ def build_rows(
                 continue
             seen.add(p.session_name)
             firsts.append((res.server.user, p, res.matches.get(p.pane_id)))
-    roots = [p.pane_pid for _, p, _ in firsts if p.pane_pid and not p.pane_dead]
-    loads = sampler.measure(sample, taken, roots)
+    def host_pid(user: str, p: PaneRecord) -> int:
+        pid = p.pane_pid or -1
+        return maps[user].get(pid, -1) if user in maps else pid
+
+    roots = [host_pid(u, p) for u, p, _ in firsts if p.pane_pid and not p.pane_dead]
+    loads = sampler.measure(sample, taken, [r for r in roots if r > 0])
     now = procs.wall_clock()
     return [
-        _row(host, user, p, match, now, loads.get(p.pane_pid or -1))
+        _row(host, user, p, match, now, loads.get(host_pid(user, p)))
         for user, p, match in firsts
     ]
 
@@ -229,17 +240,30 @@ def list_here(
     cands = candidates() if users is None else users
     servers = servers_for(cands, socket)
     cache = cache if cache is not None else ScreenCache()
-    # the process scan runs alongside the tmux calls, as one more parallel job
-    jobs: list[Server | None] = [None, *servers]
+
+    def islands() -> tuple[list[ServerPanes], dict[str, dict[int, int]]]:
+        from atoll.fleet.containers import as_server, container_refs, pid_maps
+
+        refs = [r for r in container_refs(current_user(), socket) if r.running]
+        found = query_servers([as_server(r) for r in refs], True, cache) if refs else []
+        return found, pid_maps(refs)
+
+    # the process scan and the container islands run alongside the tmux calls
+    jobs: list[Server | str] = ["scan", "islands", *servers]
     out = parallel_map(
-        lambda s: _scan() if s is None else query_server(s, True, cache), jobs
+        lambda s: _scan() if s == "scan" else islands() if s == "islands"
+        else query_server(s, True, cache),  # type: ignore[arg-type]
+        jobs,
     )
-    sample, taken = out[0]  # type: ignore[misc]
-    results: list[ServerPanes] = out[1:]  # type: ignore[assignment]
+    sample, taken = cast(tuple[dict[int, Proc], float], out[0])
+    island_results, maps = cast(
+        tuple[list[ServerPanes], dict[str, dict[int, int]]], out[1]
+    )
+    results = [*cast(list[ServerPanes], out[2:]), *island_results]
     cache.save({cache.key(r.server.user, p.pane_id, p.session_created)
                 for r in results for p in r.panes})
     visible = [r for r in results if r.visible]
-    rows = build_rows(host, visible, sample, taken, sampler or LoadSampler())
+    rows = build_rows(host, visible, sample, taken, sampler or LoadSampler(), maps)
     errors = [f"{r.server.user}: {r.error}" for r in visible if r.error]
     hostrow = HostRow(host=host, reachable=True, error="; ".join(errors) or None)
     return Listing(hosts=[hostrow], sessions=rows)

@@ -52,6 +52,11 @@ class NewSession:
     command: list[str] = field(default_factory=list)
     island: str = "user"
     record: bool = False
+    cpus: float | None = None
+    memory: int | None = None
+    pids: int | None = None
+    net: bool = False
+    grants: list[str] = field(default_factory=list)
 
 
 def _server(ctx: Context, user: str | None) -> Server:
@@ -98,6 +103,12 @@ def new_session(ctx: Context, req: NewSession) -> Server:
     argv = agent_argv(agent, req.command)
     if not argv or not argv[0]:
         raise UsageError("empty command")
+    if req.island in ("docker", "podman", "bwrap"):
+        return _new_in_island(ctx, req, agent, argv)
+    if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
+            or req.grants:
+        raise UsageError("--cpus, --memory, --pids, --net and --grant need --island "
+                         "bwrap, docker or podman")
     server = _server(ctx, req.as_user)
     if server.user != ctx.operator and not may_act_as(server.user):
         from atoll.core.errors import PermissionDeniedError
@@ -153,6 +164,67 @@ def new_session(ctx: Context, req: NewSession) -> Server:
     return server
 
 
+def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
+    """Create an island (container or bubblewrap) and the session in it.
+
+    Containers run as their own unprivileged user (uid 1000), so ``--as`` and ``--worktree``
+    are refused for them; bwrap islands run as an agent user (``--as``, required).
+    """
+    from atoll.core.errors import PermissionDeniedError
+    from atoll.core.islands import IslandSpec
+    from atoll.islands.base import start_session
+    from atoll.islands.grants import parse_and_check
+    from atoll.islands.registry import make_island
+
+    container = req.island in ("docker", "podman")
+    if container and (req.as_user or req.worktree):
+        raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
+                         "(they run as the island's own user on a copy of the project)")
+    if req.island == "bwrap" and not req.as_user:
+        raise UsageError("a bwrap island runs as an agent user: give --as USER")
+    if req.as_user:
+        validate_user_name(req.as_user)
+        if req.as_user != ctx.operator and not may_act_as(req.as_user):
+            raise PermissionDeniedError(f"sudo does not let {ctx.operator} act as {req.as_user}")
+    directory = os.path.abspath(req.directory or os.getcwd())
+    validate_path_text(directory)
+    if not os.path.isdir(directory):
+        raise UsageError(f"directory {directory!r} does not exist")
+    project = project_root(Local(), directory)
+    extra: dict[str, object] = {}
+    for key in ("cpus", "memory", "pids"):
+        if getattr(req, key) is not None:
+            extra[key] = getattr(req, key)
+    spec = IslandSpec(
+        name=req.name, project_dir=project, kind=req.island,  # type: ignore[arg-type]
+        operator=ctx.operator, agent_user=req.as_user if req.island == "bwrap" else None,
+        net=req.net, grants=parse_and_check(req.grants), **extra,  # type: ignore[arg-type]
+    )
+    island = make_island(spec)
+    options = {
+        "atoll_agent": agent,
+        "atoll_project": project,
+        "atoll_worktree": "",
+        "atoll_launched_by": ctx.operator,
+        "atoll_created": rfc3339(time.time()) or "",
+        "atoll_command": shlex.join(argv),
+    }
+    target = {"agent_user": req.as_user or req.island, "session": req.name,
+              "island": req.island}
+    details: dict[str, object] = {
+        "agent": agent, "command": argv, "project": project, "net": req.net,
+        "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants],
+        "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids,
+    }
+    with audit.action(ctx, "session.new", target, details):
+        island.create()
+        client = start_session(island, req.name, argv, socket=ctx.socket, options=options,
+                               env={"ATOLL_SESSION": req.name})
+    if req.island == "bwrap" and req.as_user:
+        return Server(req.as_user, client)
+    return Server(f"{req.island}:{island.island_id}", client)
+
+
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
     """The one visible server that has session ``name``.
 
@@ -160,6 +232,13 @@ def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
     users when several do and ``as_user`` does not choose.
     """
     validate_session_name(name)
+    if as_user is not None and ":" in as_user:  # ENGINE:CONTAINER, as listed
+        from atoll.fleet.containers import as_server, container_refs
+
+        refs = [r for r in container_refs(ctx.operator, ctx.socket) if r.user == as_user]
+        if not refs:
+            raise NotFoundError(f"no container island {as_user!r}")
+        return as_server(refs[0])
     if as_user is not None:
         validate_user_name(as_user)
         server = _server(ctx, as_user)
@@ -169,7 +248,10 @@ def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
         if any(p.session_name == name for p in res.panes):
             return server
         raise NotFoundError(f"no session {name!r} for {as_user}")
+    from atoll.fleet.containers import as_server, container_refs
+
     servers = servers_for(ctx.candidates(), ctx.socket)
+    servers += [as_server(r) for r in container_refs(ctx.operator, ctx.socket) if r.running]
     hits = [
         r.server
         for r in query_servers(servers, with_screens=False)
@@ -253,6 +335,8 @@ def attach_plan(
         same_server = server.user == ctx.operator and os.path.basename(sock) == ctx.socket
     if same_server:
         argv = server.client.switch_argv(name, read_only=read_only)
+    elif server.attach_argv is not None:
+        argv = server.attach_argv(name, read_only=read_only)
     else:
         argv = server.client.attach_argv(name, read_only=read_only)
     return AttachPlan(argv, same_server, server)

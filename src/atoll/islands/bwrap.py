@@ -1,0 +1,298 @@
+"""bwrap islands: an agent user's tmux pane wrapped in a bubblewrap sandbox.
+
+Layout (docs/islands.md, "bwrap islands"): ``~AGENT/.atoll/islands/{hash8}-{name}/`` owned
+by the agent user, mode 0700, holding
+
+- ``workspace/``: the project copy (tar stream unpacked by the agent user), or nothing
+  when the project is granted: then the granted directory is the workspace;
+- ``home/``: the sandbox's ``$HOME``;
+- ``meta.json``: what the island was made with (name, project, owner, limits, grants and
+  the project's branch tips at copy time, for purge). It is outside the sandbox's view.
+
+tmux runs as the agent user on the host (its ``-L SOCKET`` server, like a ``user``
+island); each pane's argv is :func:`atoll.core.islands.bwrap_argv`, so the agent sees only
+system directories read-only, its workspace and home, and grants. The tmux socket (host
+``/tmp``), the agent user's real home (other islands) and the network are out of sight.
+Everything inside runs through ``sudo -n -u AGENT`` (:class:`~atoll.exec.runner.Sudo`).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import pwd
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from atoll.core.errors import AtollError, NotFoundError, PermissionDeniedError, UsageError
+from atoll.core.islands import (
+    ISLANDS_SUBDIR,
+    Grant,
+    IslandKindName,
+    IslandSpec,
+    bwrap_argv,
+    island_dir,
+)
+from atoll.exec.process import Completed
+from atoll.exec.runner import Runner, Sudo
+from atoll.islands.base import IslandExistsError, IslandInfo
+from atoll.islands.container import base_commits
+from atoll.islands.copyin import copy_in
+from atoll.islands.grants import check_grant
+from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
+
+META = "meta.json"
+
+
+class BwrapUnavailableError(AtollError):
+    """bubblewrap is missing or cannot create its namespaces here."""
+
+
+def agent_home(user: str) -> str:
+    """Home directory of ``user`` from the password database; NotFoundError if none."""
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError as exc:
+        raise NotFoundError(f"no such user {user!r}") from exc
+
+
+@dataclass(frozen=True)
+class BwrapRunner:
+    """Runs an argv inside the island's sandbox: ``sudo -n -u AGENT -- bwrap ... -- ARGV``."""
+
+    spec: IslandSpec
+    workspace: str
+    home: str
+    via: Runner
+
+    @property
+    def host(self) -> str:
+        return self.via.host
+
+    @property
+    def user(self) -> str | None:
+        return self.via.user
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return self.via.wrap(bwrap_argv(self.spec, self.workspace, argv, home=self.home))
+
+    def run(self, argv: list[str], *, input: bytes | None = None,
+            timeout: float | None = 30.0) -> Completed:
+        from atoll.exec.process import run_argv
+
+        return run_argv(self.wrap(argv), input=input, timeout=timeout)
+
+
+@dataclass
+class BwrapIsland:
+    """A bwrap island for ``spec`` (``spec.agent_user`` runs it)."""
+
+    spec: IslandSpec
+    home_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.spec.kind != "bwrap" or not self.spec.agent_user:
+            raise UsageError("a bwrap island needs kind 'bwrap' and an agent user")
+        if not self.home_dir:
+            self.home_dir = agent_home(self.spec.agent_user)
+
+    @property
+    def kind(self) -> IslandKindName:
+        return "bwrap"
+
+    @property
+    def agent_user(self) -> str:
+        assert self.spec.agent_user is not None
+        return self.spec.agent_user
+
+    @property
+    def island_id(self) -> str:
+        return self.spec.island_id
+
+    @property
+    def path(self) -> str:
+        """The island directory on the host."""
+        return island_dir(self.home_dir, self.spec)
+
+    @property
+    def workspace(self) -> str:
+        granted = self.spec.project_granted()
+        return granted.path if granted else posixpath.join(self.path, "workspace")
+
+    @property
+    def sandbox_home(self) -> str:
+        return posixpath.join(self.path, "home")
+
+    @property
+    def workdir(self) -> str:
+        return self.workspace
+
+    def host_runner(self) -> Sudo:
+        """The agent user on the host, outside the sandbox (atoll's own steps only)."""
+        return Sudo(self.agent_user)
+
+    # -- life cycle ---------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.host_runner().run(["test", "-e", self.path], timeout=15).ok
+
+    def _agent_can(self, flags: list[str], path: str) -> bool:
+        argv = ["test"]
+        for i, flag in enumerate(flags):
+            argv += (["-a"] if i else []) + [flag, path]
+        return self.host_runner().run(argv, timeout=15).ok
+
+    def create(self) -> None:
+        """Make the island directory, copy the project in, and check the sandbox starts."""
+        if shutil.which("bwrap") is None:
+            raise BwrapUnavailableError("bwrap is not installed (apt-get install bubblewrap)")
+        host = self.host_runner()
+        probe = host.run(["true"], timeout=15)
+        if not probe.ok:
+            raise PermissionDeniedError(
+                f"sudo does not let you act as {self.agent_user} (sudo -n -u "
+                f"{self.agent_user} true)"
+            )
+        for g in self.spec.grants:
+            check_grant(g)
+            flags = ["-d", "-x", "-r"] + (["-w"] if g.rw else [])
+            if not self._agent_can(flags, g.path):
+                need = "read and write" if g.rw else "read"
+                raise UsageError(f"{self.agent_user} cannot {need} grant {g.path!r}")
+        if self.exists():
+            raise IslandExistsError(self.spec.name, f"bwrap directory {self.path}")
+        base = posixpath.join(self.home_dir, ISLANDS_SUBDIR)
+        dirs = [posixpath.dirname(base), base, self.path, self.sandbox_home]
+        granted = self.spec.project_granted() is not None
+        copy = bool(self.spec.project_dir) and not granted
+        if not granted:
+            dirs.append(self.workspace)
+        host.run(["install", "-d", "-m", "0700", *dirs], timeout=30).check()
+        try:
+            commits = base_commits(self.spec.project_dir) if copy else None
+            self._write_meta(commits)
+            if copy:
+                copy_in(host, self.spec.project_dir, self.workspace)
+            res = self.runner().run(["true"], timeout=30)
+            if not res.ok:
+                raise BwrapUnavailableError(
+                    f"bwrap cannot start a sandbox as {self.agent_user}: "
+                    f"{(res.stderr.strip().splitlines() or ['?'])[-1]}"
+                )
+        except BaseException:
+            self._remove_dir()
+            raise
+
+    def _write_meta(self, commits: list[str] | None) -> None:
+        meta = {
+            "name": self.spec.name, "project_dir": self.spec.project_dir,
+            "hash8": self.spec.hash8, "owner": self.spec.operator, "kind": "bwrap",
+            "agent_user": self.agent_user, "net": self.spec.net, "cpus": self.spec.cpus,
+            "memory": self.spec.memory, "pids": self.spec.pids,
+            "grants": [[g.path, g.rw] for g in self.spec.grants],
+            "base_commits": commits, "created": time.time(),
+        }
+        data = json.dumps(meta, indent=1).encode()
+        self.host_runner().run(["tee", posixpath.join(self.path, META)], input=data,
+                               timeout=15).check()
+
+    def read_meta(self) -> dict[str, Any] | None:
+        res = self.host_runner().run(["cat", posixpath.join(self.path, META)], timeout=15)
+        if not res.ok:
+            return None
+        try:
+            data = json.loads(res.stdout)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def runner(self) -> BwrapRunner:
+        return BwrapRunner(self.spec, self.workspace, self.sandbox_home, self.host_runner())
+
+    def tmux(self, socket: str = DEFAULT_SOCKET) -> TmuxClient:
+        return TmuxClient(self.host_runner(), socket)
+
+    def pane_command(self, argv: list[str]) -> list[str]:
+        """The pane's argv in the sandbox, without ``--new-session`` (see
+        :func:`atoll.core.islands.bwrap_argv`: the pane pty must stay the controlling
+        terminal, and nothing outside the sandbox reads it)."""
+        return bwrap_argv(self.spec, self.workspace, argv, home=self.sandbox_home,
+                          new_session=False)
+
+    def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
+                    read_only: bool = False) -> list[str]:
+        return self.tmux(socket).attach_argv(session, read_only=read_only)
+
+    def owns_session(self, session: str, socket: str = DEFAULT_SOCKET) -> bool:
+        """True if ``session`` on the agent's server was started for this island."""
+        client = self.tmux(socket)
+        res = client.runner.run(client.argv(
+            ["display-message", "-p", "-t", f"={session}:", "#{@atoll_island_id}"]), timeout=15)
+        return res.ok and res.text().strip() == self.island_id
+
+    def stop(self, socket: str = DEFAULT_SOCKET) -> None:
+        """Kill the island's session (its sandbox dies with it: --die-with-parent)."""
+        if self.owns_session(self.spec.name, socket):
+            self.tmux(socket).kill_session(self.spec.name)
+
+    def _remove_dir(self) -> None:
+        host = self.host_runner()
+        host.run(["chmod", "-R", "u+rwX", self.path], timeout=300)
+        host.run(["rm", "-rf", "--one-file-system", self.path], timeout=600).check()
+
+    def purge(self, socket: str = DEFAULT_SOCKET) -> None:
+        """Kill the session and delete the island directory (never a granted project)."""
+        self.stop(socket)
+        self._remove_dir()
+
+    def describe(self) -> IslandInfo:
+        return IslandInfo(
+            kind="bwrap", island_id=self.island_id, name=self.spec.name,
+            project_dir=self.spec.project_dir, owner=self.spec.operator,
+            state="present" if self.exists() else "absent", workspace=self.workspace,
+            workdir=self.workdir, agent_user=self.agent_user, net=self.spec.net,
+            grants=self.spec.grants,
+            limits={"cpus": self.spec.cpus, "memory": self.spec.memory, "pids": self.spec.pids},
+        )
+
+
+def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
+    """The bwrap islands in ``agent_user``'s home (read through sudo; [] if none)."""
+    home = agent_home(agent_user)
+    base = posixpath.join(home, ISLANDS_SUBDIR)
+    res = Sudo(agent_user).run(["ls", "-1", base], timeout=15)
+    if not res.ok:
+        return []
+    out = []
+    for entry in res.text().splitlines():
+        probe = BwrapIsland(IslandSpec(name="probe", project_dir="", kind="bwrap",
+                                       operator="", agent_user=agent_user), home)
+        meta = _meta_at(probe, posixpath.join(base, entry))
+        if meta is None:
+            continue
+        try:
+            spec = IslandSpec(
+                name=str(meta["name"]), project_dir=str(meta.get("project_dir", "")),
+                kind="bwrap", operator=str(meta.get("owner", "")), agent_user=agent_user,
+                cpus=float(meta.get("cpus", 2.0)), memory=int(meta.get("memory", 2 << 30)),
+                pids=int(meta.get("pids", 512)), net=bool(meta.get("net", False)),
+                grants=tuple(Grant(str(p), bool(rw)) for p, rw in meta.get("grants", [])),
+            )
+        except (AtollError, KeyError, TypeError, ValueError):
+            continue
+        island = BwrapIsland(spec, home)
+        if island.island_id == entry:
+            out.append(island)
+    return out
+
+
+def _meta_at(probe: BwrapIsland, path: str) -> dict[str, Any] | None:
+    res = probe.host_runner().run(["cat", posixpath.join(path, META)], timeout=15)
+    if not res.ok:
+        return None
+    try:
+        data = json.loads(res.stdout)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
