@@ -78,27 +78,16 @@ def ensure_image(engine: str) -> BuildReport | None:
 
 def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The real atoll CLI with image/purge registered (what cli/main.py will do)."""
-    code = ("import sys\n"
-            "from atoll.cli.main import cli, main\n"
-            "from atoll.cli.image import image_group\n"
-            "from atoll.cli.purge import purge_cmd\n"
-            "cli.add_command(image_group)\n"
-            "cli.add_command(purge_cmd)\n"
-            "main(sys.argv[1:])\n")
+    """The real atoll CLI (its console script)."""
     full_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **(env or {})}
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+    return subprocess.run(cli_argv(*args), capture_output=True, text=True,
                           input=input, timeout=timeout, env=full_env)
 
 
 def cli_argv(*args: str) -> list[str]:
-    code = ("import sys\n"
-            "from atoll.cli.main import cli, main\n"
-            "from atoll.cli.purge import purge_cmd\n"
-            "cli.add_command(purge_cmd)\n"
-            "main(sys.argv[1:])\n")
-    return [sys.executable, "-c", code, *args]
+    """argv of the real atoll console script."""
+    return [str(Path(sys.executable).parent / "atoll"), *args]
 
 
 def git(path: Path | str, *args: str, user: str | None = None) -> str:

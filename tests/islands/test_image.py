@@ -49,6 +49,10 @@ def test_bootstrap_image_in_each_engine(engine: str) -> None:
 def test_cli_bootstrap_build_reuses_the_cached_rootfs(docker_image: str) -> None:
     name = f"atoll-island:cli-{tag()}"
     try:
+        # the session image may have come from the engine's store without touching the
+        # rootfs cache (a machine that kept its images): the first build fills the cache
+        first = cli("image", "build", "--engine", "docker", "--bootstrap", "--tag", name)
+        assert first.returncode == 0, first.stderr
         res = cli("image", "build", "--engine", "docker", "--bootstrap", "--tag", name)
         assert res.returncode == 0, res.stderr
         assert res.stdout == ""
