@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +35,6 @@ BASE_VERSION = "1"  # bump when base_rootfs() changes what it puts in the root
 CACHE_DIR = Path(os.environ.get("ATOLL_TEST_CACHE", "/var/cache/atoll-tests"))
 REPO = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).resolve().parent / "files"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 VENV = "/opt/atoll"
 
 
@@ -63,27 +61,11 @@ def _run(argv: list[str], *, timeout: float = 900, env: dict[str, str] | None = 
 
 
 def debian_mirror() -> str:
-    """The Debian mirror apt uses here (``ATOLL_TEST_MIRROR`` overrides it)."""
-    if os.environ.get("ATOLL_TEST_MIRROR"):
-        return os.environ["ATOLL_TEST_MIRROR"]
-    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
-    for path in sources:
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        # one-line format: "deb [opts] URI SUITE COMPONENTS"
-        for m in re.finditer(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", text, re.M):
-            if m.group(2) == SUITE and "security" not in m.group(1):
-                return m.group(1)
-        # deb822 format: stanzas with URIs: and Suites:
-        for stanza in re.split(r"\n\s*\n", text):
-            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
-            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
-            wanted = bool(suites) and SUITE in suites.group(1).split()  # type: ignore[union-attr]
-            if uris and wanted and "security" not in uris.group(1):
-                return uris.group(1)
-    return DEFAULT_MIRROR
+    """The Debian mirror apt uses here (``ATOLL_TEST_MIRROR`` overrides it); the same
+    lookup as the island image build."""
+    from atoll.islands.bootstrap import debian_mirror as island_mirror
+
+    return os.environ.get("ATOLL_TEST_MIRROR") or island_mirror(SUITE)
 
 
 def runtime_deps(repo: Path = REPO) -> list[str]:
