@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from typing import Any
 
 import msgspec
@@ -98,6 +97,8 @@ def _load_toml(data: bytes, source: str) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: not UTF-8 (byte {exc.start})") from exc
+    import tomllib  # only when a file exists: most runs have none (~3 ms of import)
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -19,7 +19,6 @@ Nothing here does I/O, reads the environment or the clock.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -148,6 +147,8 @@ def validate_spec(spec: IslandSpec) -> None:
 
 def project_hash(project_dir: str) -> str:
     """First 8 hex digits of SHA-256 of the absolute project path ("" allowed)."""
+    import hashlib  # loads OpenSSL: ~20 ms that a listing without islands should not pay
+
     return hashlib.sha256(project_dir.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 

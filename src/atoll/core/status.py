@@ -15,10 +15,10 @@ captured fixtures), and a prompt left alone prints nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from atoll.core.models import Status
-from atoll.core.patterns import GENERIC_WAITING, patterns_for
+from atoll.core.patterns import generic_waiting, patterns_for
 
 HOOK_STATES: dict[str, Status] = {
     "waiting": "waiting",
@@ -45,8 +45,7 @@ HOOK_EVENTS: dict[str, str | None] = {
 DEFAULT_ACTIVE_WINDOW = 3.0
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(msgspec.Struct, frozen=True):
     """What the classifier looks at, for one pane."""
 
     agent: str
@@ -58,8 +57,7 @@ class Evidence:
     screen_match: Status | None = None  # an earlier match_screen() result, when screen is None
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True):
     """A status, the idle seconds when known, and which evidence decided it."""
 
     status: Status
@@ -80,7 +78,7 @@ def match_screen(agent: str, screen: str) -> Status | None:
     """``waiting`` or ``running`` if a pattern of ``agent`` matches the screen's tail."""
     pats = patterns_for(agent)
     tail = screen_tail(screen, pats.tail_lines)
-    if any(p.search(tail) for p in pats.waiting) or any(p.search(tail) for p in GENERIC_WAITING):
+    if any(p.search(tail) for p in pats.waiting) or any(p.search(tail) for p in generic_waiting()):
         return "waiting"
     if any(p.search(tail) for p in pats.running):
         return "running"

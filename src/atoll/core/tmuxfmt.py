@@ -12,7 +12,7 @@ Facts relied on (tmux 3.3a, checked by tests/tmux/test_tmux_quirks.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 # (key, tmux variable, is_text). Text fields are length-prefixed; the others are numbers.
 FIELDS: tuple[tuple[str, str, bool], ...] = (
@@ -65,8 +65,7 @@ def list_panes_format() -> str:
     return "".join(parts)
 
 
-@dataclass(frozen=True)
-class PaneRecord:
+class PaneRecord(msgspec.Struct, frozen=True):
     """One pane as tmux reported it; text fields decoded, numbers parsed (None if empty)."""
 
     session_name: str

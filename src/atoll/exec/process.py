@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+
+import msgspec
 
 from atoll.core.errors import AtollError, ExternalCommandError
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(msgspec.Struct, frozen=True):
     """Result of one command: exit status, raw stdout bytes, decoded stderr."""
 
     argv: list[str]

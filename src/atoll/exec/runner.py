@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
-from dataclasses import dataclass, field
 from typing import Protocol
+
+import msgspec
 
 from atoll.exec.process import Completed, run_argv
 
@@ -52,8 +53,7 @@ class Runner(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class _Base:
+class _Base(msgspec.Struct, frozen=True):
     def wrap(self, argv: list[str]) -> list[str]:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -63,8 +63,7 @@ class _Base:
         return run_argv(self.wrap(argv), input=input, timeout=timeout)
 
 
-@dataclass(frozen=True)
-class Local(_Base):
+class Local(_Base, frozen=True):
     """Run on this host as the current user."""
 
     @property
@@ -79,12 +78,11 @@ class Local(_Base):
         return list(argv)
 
 
-@dataclass(frozen=True)
-class Sudo(_Base):
+class Sudo(_Base, frozen=True):
     """Run as ``user`` through ``sudo -n -u USER --`` on the host of ``via``."""
 
     target_user: str
-    via: Runner = field(default_factory=Local)
+    via: Runner = msgspec.field(default_factory=Local)
 
     def __post_init__(self) -> None:
         if isinstance(self.via, Sudo):
@@ -109,8 +107,7 @@ class Sudo(_Base):
         return self.via.wrap(["sudo", "-n", "-u", self.target_user, "--", *argv])
 
 
-@dataclass(frozen=True)
-class Ssh(_Base):
+class Ssh(_Base, frozen=True):
     """Run on SSH alias ``alias`` with OpenSSH in batch mode over a shared ControlMaster.
 
     ``options`` are extra ``-o`` settings; ``control_dir`` must be a private (0700)
@@ -154,15 +151,14 @@ class Ssh(_Base):
         return [*self.ssh_argv(), shlex.join(argv)]
 
 
-@dataclass(frozen=True)
-class ContainerExec(_Base):
+class ContainerExec(_Base, frozen=True):
     """Run inside container ``name`` with ``ENGINE exec`` (engine: docker or podman)."""
 
     engine: str
     name: str
     exec_user: str | None = None
     interactive: bool = False
-    via: Runner = field(default_factory=Local)
+    via: Runner = msgspec.field(default_factory=Local)
 
     @property
     def host(self) -> str:

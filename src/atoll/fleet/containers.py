@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atoll.core.errors import AtollError
-from atoll.fleet.local import Server
 from atoll.fleet.parallel import parallel_map
-from atoll.islands.container import ContainerRef, list_container_islands
-from atoll.islands.load import host_pid_maps, init_pids
+from atoll.fleet.servers import Server
+
+if TYPE_CHECKING:
+    from atoll.islands.container import ContainerRef
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
@@ -44,7 +46,12 @@ def engines_worth_asking() -> list[str]:
 
 def container_refs(operator: str, socket: str) -> list[ContainerRef]:
     """Every container island of ``operator`` on every engine worth asking; an engine that
-    fails to answer contributes nothing."""
+    fails to answer contributes nothing. The islands package (tar, hashing, engine
+    plumbing: ~50 ms of imports) is loaded only when some engine is worth asking."""
+    engines = engines_worth_asking()
+    if not engines:
+        return []
+    from atoll.islands.container import list_container_islands
 
     def ask(engine: str) -> list[ContainerRef]:
         try:
@@ -52,7 +59,7 @@ def container_refs(operator: str, socket: str) -> list[ContainerRef]:
         except AtollError:
             return []
 
-    return [r for refs in parallel_map(ask, engines_worth_asking()) for r in refs]
+    return [r for refs in parallel_map(ask, engines) for r in refs]
 
 
 def as_server(ref: ContainerRef) -> Server:
@@ -65,6 +72,8 @@ def pid_maps(refs: list[ContainerRef]) -> dict[str, dict[int, int]]:
     running = [r for r in refs if r.running]
     if not running:
         return {}
+    from atoll.islands.load import host_pid_maps, init_pids
+
     inits: dict[str, int] = {}
     for engine in sorted({r.engine for r in running}):
         try:

@@ -8,9 +8,9 @@ one process-table scan; servers are asked in parallel.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import cast
+
+import msgspec
 
 from atoll.core.errors import AtollError, ExternalCommandError
 from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
@@ -18,45 +18,22 @@ from atoll.core.models import HostRow, Listing, SessionRow, Status
 from atoll.core.status import Evidence, classify, match_screen
 from atoll.core.timefmt import rfc3339
 from atoll.core.tmuxfmt import PaneRecord
-from atoll.exec.runner import Local, Runner, Sudo, current_user
+from atoll.exec.runner import current_user
 from atoll.fleet import procs
 from atoll.fleet.parallel import parallel_map
 from atoll.fleet.screens import ScreenCache
+from atoll.fleet.servers import Server, servers_for
 from atoll.fleet.users import candidates, is_sudo_refusal
-from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
+from atoll.tmux.client import DEFAULT_SOCKET
 
 
-@dataclass(frozen=True)
-class Server:
-    """One tmux server: the Linux user it runs as (or ``ENGINE:CONTAINER`` for a container
-    island) and a client for it. ``attach_argv(session, read_only=...)``, when set, builds
-    the attach argv instead of ``client.attach_argv`` (containers need ``exec -it``)."""
-
-    user: str
-    client: TmuxClient
-    attach_argv: Callable[..., list[str]] | None = None
-
-
-@dataclass
-class ServerPanes:
+class ServerPanes(msgspec.Struct):
     server: Server
-    panes: list[PaneRecord] = field(default_factory=list)
-    matches: dict[str, Status | None] = field(default_factory=dict)  # pane_id -> screen match
+    panes: list[PaneRecord] = msgspec.field(default_factory=list)
+    # pane_id -> screen match
+    matches: dict[str, Status | None] = msgspec.field(default_factory=dict)
     visible: bool = True
     error: str | None = None
-
-
-def runner_for(user: str) -> Runner:
-    """Local for the operator's own user, Sudo otherwise."""
-    return Local() if user == current_user() else Sudo(user)
-
-
-def servers_for(users: list[str], socket: str = DEFAULT_SOCKET) -> list[Server]:
-    """The operator's own server first, then one per agent user candidate."""
-    me = current_user()
-    out = [Server(me, TmuxClient(Local(), socket))]
-    out += [Server(u, TmuxClient(Sudo(u), socket)) for u in users if u != me]
-    return out
 
 
 def _needs_screen(p: PaneRecord) -> bool:
@@ -117,8 +94,7 @@ def query_servers(
     return parallel_map(lambda s: query_server(s, with_screens, cache), servers)
 
 
-@dataclass
-class LoadSampler:
+class LoadSampler(msgspec.Struct):
     """Keeps the previous process sample; :meth:`measure` gives CPU% and RSS per pane pid."""
 
     persist: bool = True

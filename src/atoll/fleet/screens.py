@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -25,12 +24,11 @@ def _path() -> Path:
     return platformdirs.user_cache_path("atoll") / "screens.json"
 
 
-@dataclass
-class ScreenCache:
+class ScreenCache(msgspec.Struct):
     """key -> (window_activity, match or "" for no match, time matched)."""
 
     persist: bool = True
-    entries: dict[str, tuple[int, str, float]] = field(default_factory=dict)
+    entries: dict[str, tuple[int, str, float]] = msgspec.field(default_factory=dict)
     loaded: bool = False
 
     @staticmethod

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from atoll.fleet.local import Server
+    from atoll.fleet.servers import Server
     from atoll.ledger.audit import Audit
     from atoll.ledger.transcript import Transcript
     from atoll.service.context import Context

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from atoll.core.config import HostConfig
 from atoll.exec.runner import current_user
@@ -10,8 +10,7 @@ from atoll.fleet.users import DEFAULT_GROUP, DEFAULT_PATTERNS, candidates
 from atoll.tmux.client import DEFAULT_SOCKET
 
 
-@dataclass
-class Context:
+class Context(msgspec.Struct):
     """Operator identity (from the real uid), tmux socket name and agent-user discovery."""
 
     socket: str = DEFAULT_SOCKET
@@ -19,7 +18,7 @@ class Context:
     agent_user_patterns: tuple[str, ...] = DEFAULT_PATTERNS
     agent_group: str | None = DEFAULT_GROUP
     host: str = "local"
-    operator: str = field(default_factory=current_user)
+    operator: str = msgspec.field(default_factory=current_user)
     correlation_id: str | None = None
     ledger_path: str | None = None
     record: bool = False

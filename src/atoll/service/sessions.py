@@ -20,8 +20,9 @@ from atoll.core.names import validate_path_text, validate_session_name, validate
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.text import sanitize_typed_text
 from atoll.core.timefmt import rfc3339
-from atoll.exec.runner import Local, Sudo
-from atoll.fleet.local import Server, query_servers, servers_for
+from atoll.exec.runner import Local
+from atoll.fleet.local import query_servers
+from atoll.fleet.servers import Server, runner_for, servers_for
 from atoll.fleet.users import is_sudo_refusal, may_act_as
 from atoll.service import audit
 from atoll.service.context import Context
@@ -60,10 +61,10 @@ class NewSession:
 
 
 def _server(ctx: Context, user: str | None) -> Server:
-    if user is None or user == ctx.operator:
-        return Server(ctx.operator, TmuxClient(Local(), ctx.socket))
-    validate_user_name(user)
-    return Server(user, TmuxClient(Sudo(user), ctx.socket))
+    user = user or ctx.operator
+    if user != ctx.operator:
+        validate_user_name(user)
+    return Server(user, TmuxClient(runner_for(user, ctx.operator), ctx.socket))
 
 
 def _atoll_bin_dir() -> str:

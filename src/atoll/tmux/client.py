@@ -7,7 +7,7 @@ session's current window/pane (tmux(1) "COMMANDS", target-session).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError
 from atoll.core.tmuxfmt import (
@@ -49,8 +49,7 @@ def _is_no_session(stderr: str) -> bool:
     return any(s in stderr for s in _NO_SESSION)
 
 
-@dataclass(frozen=True)
-class TmuxClient:
+class TmuxClient(msgspec.Struct, frozen=True):
     """tmux on named socket ``socket`` (``-L``), reached through ``runner``."""
 
     runner: Runner
