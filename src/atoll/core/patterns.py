@@ -15,6 +15,7 @@ expected status, and ``tests/unit/test_patterns_fixtures.py`` checks every one.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import msgspec
@@ -28,7 +29,6 @@ class AgentPatterns(msgspec.Struct, frozen=True):
     waiting: tuple[re.Pattern[str], ...] = ()
     running: tuple[re.Pattern[str], ...] = ()
     tail_lines: int = 40
-    extra: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class _Source(msgspec.Struct, frozen=True):
@@ -132,27 +132,23 @@ _SOURCES: dict[str, _Source] = {
 }
 
 _NONE = AgentPatterns()
-_compiled: dict[str, AgentPatterns] = {}
-_generic: list[tuple[re.Pattern[str], ...]] = []
 
 
 def patterns_for(agent: str) -> AgentPatterns:
     """Patterns of ``agent``; an unknown or custom agent gets the empty set."""
-    src = _SOURCES.get(agent)
-    if src is None:
-        return _NONE
-    found = _compiled.get(agent)
-    if found is None:
-        found = AgentPatterns(_compile(src.waiting), _compile(src.running), src.tail_lines)
-        _compiled[agent] = found
-    return found
+    return _compiled(agent) if agent in _SOURCES else _NONE
 
 
+@functools.cache
+def _compiled(agent: str) -> AgentPatterns:
+    src = _SOURCES[agent]
+    return AgentPatterns(_compile(src.waiting), _compile(src.running), src.tail_lines)
+
+
+@functools.cache
 def generic_waiting() -> tuple[re.Pattern[str], ...]:
     """The prompts every agent (and a plain shell) can show that need a human."""
-    if not _generic:
-        _generic.append(_compile(_GENERIC_WAITING))
-    return _generic[0]
+    return _compile(_GENERIC_WAITING)
 
 
 def __getattr__(name: str) -> object:
