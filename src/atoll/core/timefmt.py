@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
 def rfc3339(epoch: float | None) -> str | None:
-    """``2026-11-20T12:00:00Z`` for seconds since the epoch; None stays None."""
+    """``2026-11-20T12:00:00Z`` for seconds since the epoch; None stays None.
+
+    Listings format two tmux times (whole seconds) per session on every call, and the same
+    ones again on the next call; remembered, that is ~0.1 us instead of ~3.5 us each.
+    """
     if epoch is None:
         return None
+    return _rfc3339(epoch)
+
+
+@functools.lru_cache(maxsize=8192)
+def _rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import msgspec
 
@@ -88,3 +89,100 @@ def run_foreground(argv: list[str], *, unset_tmux: bool = False) -> int:
         raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
     except OSError as exc:
         raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+
+
+def spawn_detached(argv: list[str], *, env: dict[str, str], log_path: str) -> int:
+    """Start ``argv`` in a new session, detached from this process: stdin from /dev/null,
+    stdout and stderr appended to ``log_path`` (created 0600, never through a symlink),
+    working directory ``/``, no inherited file descriptors, and exactly ``env`` as its
+    environment. Returns its pid without waiting for it, so a caller's pipes are not held
+    open by it. Raises AtollError when the log or the program cannot be opened."""
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                      | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise AtollError(f"cannot open {log_path}: {exc.strerror}") from exc
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                cwd="/", env=env, close_fds=True, start_new_session=True)
+    except OSError as exc:
+        raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    finally:
+        os.close(log)
+    return proc.pid
+
+
+class Batch:
+    """Commands started together and collected by one poll loop in the calling thread.
+
+    What a listing does with one thread per command (start it, wait, read both pipes), done
+    for all of them at once: a thread per command costs the listing about twice the CPU
+    (19.6 ms against 9.8 ms for 5 ``list-panes`` calls and a process scan, measured with
+    ``getrusage`` on 2 cores), mostly the threads contending for the GIL. Each command is run
+    as :func:`run_argv` runs it (no shell, stdin from /dev/null, ``LC_ALL=C.UTF-8``, no
+    ``TMUX``). The caller may do other work between starting the batch and :meth:`wait`.
+    """
+
+    def __init__(self, argvs: list[list[str]], *, timeout: float | None = 30.0) -> None:
+        self.argvs = argvs
+        self.timeout = timeout
+        self._started = time.monotonic()
+        self._procs: list[subprocess.Popen[bytes] | AtollError] = []
+        env = _env()
+        for argv in argvs:
+            try:
+                self._procs.append(subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=env))
+            except FileNotFoundError:
+                self._procs.append(AtollError(f"{argv[0]}: program not found (is it installed?)"))
+            except OSError as exc:
+                self._procs.append(AtollError(f"cannot run {argv[0]}: {exc.strerror}"))
+
+    def wait(self) -> list[Completed | AtollError]:
+        """One result per argv, in order: a :class:`Completed` (a non-zero exit is returned,
+        not raised), or the AtollError of a program that could not start, or a
+        :class:`CommandTimeoutError` for one killed at the timeout (seconds, counted from
+        the start of the batch)."""
+        import selectors
+
+        deadline = None if self.timeout is None else self._started + self.timeout
+        chunks: dict[int, list[bytes]] = {}
+        with selectors.DefaultSelector() as sel:
+            for proc in self._procs:
+                if isinstance(proc, subprocess.Popen):
+                    for pipe in (proc.stdout, proc.stderr):
+                        assert pipe is not None
+                        chunks[pipe.fileno()] = []
+                        sel.register(pipe.fileno(), selectors.EVENT_READ)
+            open_fds = len(chunks)
+            while open_fds:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                for key, _ in sel.select(left):
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        chunks[key.fd].append(data)
+                    else:
+                        sel.unregister(key.fd)
+                        open_fds -= 1
+        return [self._result(argv, proc, chunks, deadline)
+                for argv, proc in zip(self.argvs, self._procs, strict=True)]
+
+    def _result(self, argv: list[str], proc: subprocess.Popen[bytes] | AtollError,
+                chunks: dict[int, list[bytes]], deadline: float | None) -> Completed | AtollError:
+        if isinstance(proc, AtollError):
+            return proc
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
+        proc.stdout.close()
+        proc.stderr.close()
+        try:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            code = proc.wait(left)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return CommandTimeoutError(f"{argv[0]} timed out after {self.timeout:g}s")
+        return Completed(argv, code, out, err.decode("utf-8", "replace"))

@@ -8,7 +8,6 @@ one process-table scan; servers are asked in parallel.
 from __future__ import annotations
 
 import time
-from typing import cast
 
 import msgspec
 
@@ -18,9 +17,10 @@ from atoll.core.models import HostRow, Listing, SessionRow, Status
 from atoll.core.status import Evidence, classify, match_screen
 from atoll.core.timefmt import rfc3339
 from atoll.core.tmuxfmt import PaneRecord
+from atoll.exec.process import Batch, Completed
 from atoll.exec.runner import current_user
 from atoll.fleet import procs
-from atoll.fleet.parallel import parallel_map
+from atoll.fleet.parallel import in_background
 from atoll.fleet.screens import ScreenCache
 from atoll.fleet.servers import Server, servers_for
 from atoll.fleet.users import candidates, is_sudo_refusal
@@ -43,55 +43,80 @@ def _needs_screen(p: PaneRecord) -> bool:
 def query_server(
     server: Server, with_screens: bool = True, cache: ScreenCache | None = None
 ) -> ServerPanes:
-    """List one server; a sudo refusal makes it invisible, not an error.
+    """List one server (see :func:`query_servers`)."""
+    return query_servers([server], with_screens, cache)[0]
+
+
+def query_servers(
+    servers: list[Server], with_screens: bool = True, cache: ScreenCache | None = None
+) -> list[ServerPanes]:
+    """List every server, in the order given, their ``list-panes`` calls running at once.
+    A sudo refusal makes a server invisible, not an error.
 
     With ``with_screens``, panes whose status needs the screen get it matched: from
-    ``cache`` when their output has not moved since, otherwise from one batched capture.
+    ``cache`` when their output has not moved since, otherwise from one batched capture
+    per server (those run at once too).
     """
+    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
+    results = [_listed(s, r) for s, r in zip(servers, batch.wait(), strict=True)]
+    if with_screens:
+        match_screens(results, cache if cache is not None else ScreenCache(persist=False))
+    return results
+
+
+def _timeout(servers: list[Server]) -> float:
+    return max((s.client.timeout for s in servers), default=15.0)
+
+
+def _listed(server: Server, res: Completed | AtollError) -> ServerPanes:
     out = ServerPanes(server)
+    if isinstance(res, AtollError):
+        out.error = str(res)
+        return out
     try:
-        out.panes = server.client.list_panes()
+        out.panes = server.client.panes_from(res)
     except ExternalCommandError as exc:
         if is_sudo_refusal(exc.stderr):
             out.visible = False
         else:
             out.error = str(exc)
-        return out
     except AtollError as exc:
         out.error = str(exc)
-        return out
-    if with_screens:
-        cache = cache if cache is not None else ScreenCache(persist=False)
+    return out
+
+
+def match_screens(results: list[ServerPanes], cache: ScreenCache) -> None:
+    """Fill ``matches`` of each listed server: screen-pattern results for the panes whose
+    status needs the screen, from ``cache`` or from one capture call per server."""
+    wants: list[tuple[ServerPanes, list[PaneRecord]]] = []
+    for out in results:
+        if not out.visible or out.error:
+            continue
         want: list[PaneRecord] = []
         for p in out.panes:
             if not _needs_screen(p):
                 continue
-            hit = cache.lookup(cache.key(server.user, p.pane_id, p.session_created),
+            hit = cache.lookup(cache.key(out.server.user, p.pane_id, p.session_created),
                               p.window_activity)
             if hit is None:
                 want.append(p)
             else:
                 out.matches[p.pane_id] = hit or None  # type: ignore[assignment]
         if want:
-            try:
-                screens = server.client.capture_many([p.pane_id for p in want])
-            except AtollError:
-                screens = {}
-            now = procs.wall_clock()
-            for p in want:
-                if p.pane_id in screens:
-                    m = match_screen(p.agent, screens[p.pane_id])
-                    out.matches[p.pane_id] = m
-                    cache.store(cache.key(server.user, p.pane_id, p.session_created),
-                                p.window_activity, m or "", now)
-    return out
-
-
-def query_servers(
-    servers: list[Server], with_screens: bool = True, cache: ScreenCache | None = None
-) -> list[ServerPanes]:
-    """All servers in parallel, in the order given."""
-    return parallel_map(lambda s: query_server(s, with_screens, cache), servers)
+            wants.append((out, want))
+    if not wants:
+        return
+    batch = Batch([o.server.client.capture_many_argv([p.pane_id for p in w]) for o, w in wants],
+                  timeout=_timeout([o.server for o, _ in wants]))
+    now = procs.wall_clock()
+    for (out, want), res in zip(wants, batch.wait(), strict=True):
+        screens = out.server.client.screens_from(res) if isinstance(res, Completed) else {}
+        for p in want:
+            if p.pane_id in screens:
+                m = match_screen(p.agent, screens[p.pane_id])
+                out.matches[p.pane_id] = m
+                cache.store(cache.key(out.server.user, p.pane_id, p.session_created),
+                            p.window_activity, m or "", now)
 
 
 class LoadSampler(msgspec.Struct):
@@ -224,18 +249,14 @@ def list_here(
         found = query_servers([as_server(r) for r in refs], True, cache) if refs else []
         return found, pid_maps(refs)
 
-    # the process scan and the container islands run alongside the tmux calls
-    jobs: list[Server | str] = ["scan", "islands", *servers]
-    out = parallel_map(
-        lambda s: _scan() if s == "scan" else islands() if s == "islands"
-        else query_server(s, True, cache),  # type: ignore[arg-type]
-        jobs,
-    )
-    sample, taken = cast(tuple[dict[int, Proc], float], out[0])
-    island_results, maps = cast(
-        tuple[list[ServerPanes], dict[str, dict[int, int]]], out[1]
-    )
-    results = [*cast(list[ServerPanes], out[2:]), *island_results]
+    # the tmux calls, the process scan and the container islands all run at once
+    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
+    islands_done = in_background(islands)
+    sample, taken = _scan()
+    results = [_listed(s, r) for s, r in zip(servers, batch.wait(), strict=True)]
+    match_screens(results, cache)
+    island_results, maps = islands_done()
+    results += island_results
     cache.save({cache.key(r.server.user, p.pane_id, p.session_created)
                 for r in results for p in r.panes})
     visible = [r for r in results if r.visible]

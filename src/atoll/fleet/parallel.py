@@ -11,6 +11,30 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def in_background(fn: Callable[[], R]) -> Callable[[], R]:
+    """Start ``fn()`` on a thread now; the function returned waits for it and gives its
+    result, or raises its exception in the caller's thread."""
+    box: list[R] = []
+    error: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+
+    def join() -> R:
+        thread.join()
+        if error:
+            raise error[0]
+        return box[0]
+
+    return join
+
+
 def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """``[fn(x) for x in items]`` with one thread per item; exceptions re-raised in order."""
     if len(items) <= 1:

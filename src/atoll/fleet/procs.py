@@ -83,11 +83,31 @@ class _Cached(msgspec.Struct):
     procs: dict[int, tuple[int, float, float, int]]
 
 
+_memo: tuple[tuple[int, int, int], list[_Cached]] | None = None
+"""The samples last read or written by this process, with the file's (inode, size, mtime
+in ns) then: a resident process (the listing helper, the TUI) decodes the file again only
+when another process has replaced it (~0.7 ms a decode for 6 samples of 400 processes).
+Every write is a new file (``os.replace``), so its identity changes with each one."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _read() -> list[_Cached]:
+    global _memo
+    path = _cache_path()
     try:
-        return msgspec.json.decode(_cache_path().read_bytes(), type=list[_Cached])
+        ident = _identity(os.stat(path))
+        if _memo is not None and _memo[0] == ident:
+            return _memo[1]
+        data = path.read_bytes()
+        samples = msgspec.json.decode(data, type=list[_Cached])
     except (OSError, msgspec.MsgspecError):
         return []
+    if _identity(os.stat(path)) == ident:
+        _memo = (ident, samples)
+    return samples
 
 
 def _cache_path() -> Path:
@@ -105,6 +125,7 @@ def load_previous(now: float) -> tuple[float, Sample] | None:
 
 def save(now: float, sample: Sample, pids: list[int]) -> None:
     """Keep the pane-tree part of ``sample`` for the next call (best effort)."""
+    global _memo
     path = _cache_path()
     keep = {pid: (p.ppid, p.start, p.cpu_seconds, p.rss_bytes)
             for pid in pids if (p := sample.get(pid)) is not None}
@@ -116,7 +137,10 @@ def save(now: float, sample: Sample, pids: list[int]) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            written = _identity(os.fstat(fh.fileno()))
         os.replace(tmp, path)
+        _memo = (written, [*kept, _Cached(now, keep)])
 
 
 def wall_clock() -> float:

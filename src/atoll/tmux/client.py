@@ -49,6 +49,21 @@ def _is_no_session(stderr: str) -> bool:
     return any(s in stderr for s in _NO_SESSION)
 
 
+_MARKER = "\x1eatoll-pane\x1e"
+
+
+def _list_panes_command() -> list[str]:
+    return ["list-panes", "-a", "-F", list_panes_format()]
+
+
+def _capture_commands(pane_ids: list[str]) -> list[list[str]]:
+    cmds: list[list[str]] = []
+    for pid in pane_ids:
+        cmds.append(["display-message", "-p", "-t", pid, f"{_MARKER}#{{pane_id}}"])
+        cmds.append(["capture-pane", "-p", "-t", pid])
+    return cmds
+
+
 class TmuxClient(msgspec.Struct, frozen=True):
     """tmux on named socket ``socket`` (``-L``), reached through ``runner``."""
 
@@ -81,17 +96,23 @@ class TmuxClient(msgspec.Struct, frozen=True):
     # -- queries -------------------------------------------------------------------------
     def list_panes(self) -> list[PaneRecord]:
         """Every pane of the server in ONE call; ``[]`` when no server runs."""
-        res = self._run(["list-panes", "-a", "-F", list_panes_format()])
+        return self.panes_from(self._run(_list_panes_command()))
+
+    def list_panes_argv(self) -> list[str]:
+        """The full argv of :meth:`list_panes`, to run elsewhere (a batch, the benchmark's
+        raw floor); its result goes to :meth:`panes_from`."""
+        return self.runner.wrap(self.argv(_list_panes_command()))
+
+    @staticmethod
+    def panes_from(res: Completed) -> list[PaneRecord]:
+        """The panes in a finished ``list-panes`` call; ``[]`` when no server runs.
+        Raises ExternalCommandError for any other failure (a sudo refusal among them)."""
         if not res.ok:
             # "no current target": a server whose last session just ended, still exiting
             if _is_no_server(res.stderr) or "no current target" in res.stderr:
                 return []
             res.check()
         return parse_list_panes(res.stdout)
-
-    def list_panes_argv(self) -> list[str]:
-        """The full argv of :meth:`list_panes` (for the benchmark's raw floor)."""
-        return self.runner.wrap(self.argv(["list-panes", "-a", "-F", list_panes_format()]))
 
     def has_session(self, name: str) -> bool:
         return self._run(["has-session", "-t", f"={name}"]).ok
@@ -107,20 +128,25 @@ class TmuxClient(msgspec.Struct, frozen=True):
         """Screens of many panes in ONE tmux call, split by markers atoll prints between."""
         if not pane_ids:
             return {}
-        marker = "\x1eatoll-pane\x1e"
-        cmds: list[list[str]] = []
-        for pid in pane_ids:
-            cmds.append(["display-message", "-p", "-t", pid, f"{marker}#{{pane_id}}"])
-            cmds.append(["capture-pane", "-p", "-t", pid])
-        res = self._run(*cmds)
+        return self.screens_from(self._run(*_capture_commands(pane_ids)))
+
+    def capture_many_argv(self, pane_ids: list[str]) -> list[str]:
+        """The full argv of :meth:`capture_many` (non-empty ``pane_ids``), to run elsewhere;
+        its result goes to :meth:`screens_from`."""
+        return self.runner.wrap(self.argv(*_capture_commands(pane_ids)))
+
+    @staticmethod
+    def screens_from(res: Completed) -> dict[str, str]:
+        """pane id -> screen text from a finished :meth:`capture_many` call (panes that were
+        gone by then are missing)."""
         out: dict[str, str] = {}
         current: str | None = None
         buf: list[str] = []
         for line in res.text().split("\n"):
-            if line.startswith(marker):
+            if line.startswith(_MARKER):
                 if current is not None:
                     out[current] = "\n".join(buf)
-                current, buf = line[len(marker) :], []
+                current, buf = line[len(_MARKER) :], []
             else:
                 buf.append(line)
         if current is not None:
