@@ -24,7 +24,6 @@ import os
 import selectors
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import time
@@ -36,6 +35,7 @@ from typing import Literal
 import platformdirs
 import psutil
 
+from atoll import rundir
 from atoll.core.errors import AtollError
 from atoll.exec.runner import Ssh
 
@@ -59,20 +59,8 @@ class Capped:
 
 
 def private_dir(path: Path) -> Path | None:
-    """Create/verify ``path`` as a 0700 directory of ours; None if that is impossible."""
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        return None
-    if info.st_mode & 0o077:
-        try:
-            os.chmod(path, 0o700)
-        except OSError:
-            return None
-    return path
+    """:func:`atoll.rundir.private_dir` for a Path."""
+    return path if rundir.private_dir(str(path)) is not None else None
 
 
 def _fits(path: Path) -> bool:
@@ -89,8 +77,8 @@ def control_dir() -> Path:
     for cand in choices:
         if _fits(cand) and (found := private_dir(cand)) is not None:
             return found
-    tmp_parent = Path(f"/tmp/atoll-{os.getuid()}")
-    if private_dir(tmp_parent) is not None and (found := private_dir(tmp_parent / "ssh")):
+    tmp = rundir.private_dir(rundir.tmp_base())
+    if tmp is not None and (found := private_dir(Path(tmp) / "ssh")) is not None:
         return found
     raise AtollError("no private directory for ssh control sockets (check ~/.local/state)")
 
