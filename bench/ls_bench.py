@@ -10,8 +10,10 @@ atoll's own argv, all servers in parallel:
 - cold (first listing, screen cache removed before each run): the same plus one batched
   ``capture-pane`` per server.
 
-Prints medians of N runs and the ratios (target <= 2.0), and where atoll's time goes
-(Python start-up and imports alone).
+``atoll ls --json`` is timed as a user runs it (answered by the resident listing helper
+that the first listing starts, atoll.cli.resident) and one-shot (``ATOLL_NO_HELPER=1``:
+Python start-up and imports on every call). Prints medians of N runs and the ratios
+(target <= 2.0), and where the one-shot time goes (Python start-up and imports alone).
 
 Run as root (creates throwaway users and sudoers; removes them at the end):
     .venv/bin/python bench/ls_bench.py [--runs 15] [--per-user 50]
@@ -53,6 +55,19 @@ def timed(argv: list[str], runs: int, before: Callable[[], None] | None = None) 
     return out
 
 
+def wait_for_helper(user: str, timeout: float = 10.0) -> int:
+    """Pid of ``user``'s resident listing helper (started by the warm-up listings)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = subprocess.run(["pgrep", "-u", user, "-f", "atoll.cli.resident_server"],
+                             capture_output=True, text=True)
+        pids = res.stdout.split()
+        if len(pids) == 1:
+            return int(pids[0])
+        time.sleep(0.1)
+    raise SystemExit(f"no single resident helper for {user} (saw {res.stdout.split()})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=15)
@@ -75,6 +90,7 @@ def main() -> None:
         env = ["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", f"HOME=/home/{op}", "LANG=C.UTF-8"]
         as_op = ["runuser", "-u", op, "--", *env]
         atoll_cmd = [*as_op, atoll_bin(), "ls", "--json"]
+        oneshot_cmd = [*as_op, "ATOLL_NO_HELPER=1", atoll_bin(), "ls", "--json"]
         check = subprocess.run(atoll_cmd, capture_output=True, text=True, check=True)
         rows = json.loads(check.stdout)["sessions"]
         assert len(rows) == total, f"expected {total} sessions, saw {len(rows)}"
@@ -111,27 +127,36 @@ def main() -> None:
         imports = [*as_op, sys.executable, "-c",
                    "import atoll.cli.main, atoll.service.listing, atoll.fleet.local, "
                    "atoll.config; import os; os._exit(0)"]
-        for argv in (scripts["warm"], scripts["cold"], atoll_cmd):
+        for argv in (scripts["warm"], scripts["cold"], atoll_cmd, oneshot_cmd):
             timed(argv, 2)  # warm caches, and the CPU sample atoll keeps between calls
+        helper = wait_for_helper(op)
         # interleaved, so that a slow moment of the machine hits every command alike
-        got: dict[str, list[float]] = {k: [] for k in
-                                       ("warm", "atoll", "cold", "atoll-cold", "py", "imp")}
+        got: dict[str, list[float]] = {k: [] for k in (
+            "warm", "atoll", "cold", "atoll-cold", "oneshot", "oneshot-cold", "py", "imp")}
         for _ in range(args.runs):
             got["warm"] += timed(scripts["warm"], 1)
             got["atoll"] += timed(atoll_cmd, 1)
+            got["oneshot"] += timed(oneshot_cmd, 1)
             got["cold"] += timed(scripts["cold"], 1)
             got["atoll-cold"] += timed(atoll_cmd, 1, before=forget_screens)
+            got["oneshot-cold"] += timed(oneshot_cmd, 1, before=forget_screens)
             got["py"] += timed(py, 1)
             got["imp"] += timed(imports, 1)
+        if wait_for_helper(op) != helper:
+            raise SystemExit("the resident helper was restarted during the runs")
         med = {k: statistics.median(v) * 1000 for k, v in got.items()}
         print(f"sessions: {total} under {args.users} agent users (setup {setup:.1f}s), "
               f"medians of {args.runs} interleaved runs")
         print(f"warm  floor (list-panes per server):        {med['warm']:6.1f} ms")
         print(f"      atoll ls --json:                      {med['atoll']:6.1f} ms   "
               f"ratio {med['atoll'] / med['warm']:.2f} (target <= 2.0)")
+        print(f"      ... one-shot (ATOLL_NO_HELPER=1):     {med['oneshot']:6.1f} ms   "
+              f"ratio {med['oneshot'] / med['warm']:.2f}")
         print(f"cold  floor (list-panes + capture-pane):    {med['cold']:6.1f} ms")
         print(f"      atoll ls --json, no screen cache:     {med['atoll-cold']:6.1f} ms   "
               f"ratio {med['atoll-cold'] / med['cold']:.2f}")
+        print(f"      ... one-shot (ATOLL_NO_HELPER=1):     {med['oneshot-cold']:6.1f} ms   "
+              f"ratio {med['oneshot-cold'] / med['cold']:.2f}")
         print(f"where the time goes: python start-up {med['py']:.1f} ms, "
               f"+ atoll's imports {med['imp'] - med['py']:.1f} ms")
     finally:

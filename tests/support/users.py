@@ -6,8 +6,11 @@ removed at teardown (processes killed, home deleted, sudoers file removed).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -74,6 +77,8 @@ class UserFactory:
         for name in self.users:
             subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
         for name in self.users:
+            with contextlib.suppress(KeyError):  # its helper sockets (atoll.rundir)
+                shutil.rmtree(f"/tmp/atoll-{pwd.getpwnam(name).pw_uid}", ignore_errors=True)
             subprocess.run(["userdel", "-r", "-f", name], capture_output=True)
         for g in self.groups:
             subprocess.run(["groupdel", g], capture_output=True)
