@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -139,24 +140,38 @@ class Batch:
             except OSError as exc:
                 self._procs.append(AtollError(f"cannot run {argv[0]}: {exc.strerror}"))
 
-    def wait(self) -> list[Completed | AtollError]:
+    def wait(
+        self, each: Callable[[int, Completed | AtollError], None] | None = None
+    ) -> list[Completed | AtollError]:
         """One result per argv, in order: a :class:`Completed` (a non-zero exit is returned,
         not raised), or the AtollError of a program that could not start, or a
         :class:`CommandTimeoutError` for one killed at the timeout (seconds, counted from
-        the start of the batch)."""
+        the start of the batch). ``each(index, result)`` is called as each one finishes,
+        while the others may still run (a caller parses early output meanwhile)."""
         import selectors
 
         deadline = None if self.timeout is None else self._started + self.timeout
+        results: list[Completed | AtollError | None] = [None] * len(self._procs)
         chunks: dict[int, list[bytes]] = {}
+        owner: dict[int, int] = {}
+        open_pipes = [0] * len(self._procs)
+
+        def finish(i: int) -> None:
+            results[i] = self._result(i, chunks, deadline)
+            if each is not None:
+                each(i, results[i])  # type: ignore[arg-type]
+
         with selectors.DefaultSelector() as sel:
-            for proc in self._procs:
-                if isinstance(proc, subprocess.Popen):
-                    for pipe in (proc.stdout, proc.stderr):
-                        assert pipe is not None
-                        chunks[pipe.fileno()] = []
-                        sel.register(pipe.fileno(), selectors.EVENT_READ)
-            open_fds = len(chunks)
-            while open_fds:
+            for i, proc in enumerate(self._procs):
+                if not isinstance(proc, subprocess.Popen):
+                    finish(i)
+                    continue
+                for pipe in (proc.stdout, proc.stderr):
+                    assert pipe is not None
+                    chunks[pipe.fileno()], owner[pipe.fileno()] = [], i
+                    sel.register(pipe.fileno(), selectors.EVENT_READ)
+                open_pipes[i] = 2
+            while sel.get_map():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -164,14 +179,20 @@ class Batch:
                     data = os.read(key.fd, 65536)
                     if data:
                         chunks[key.fd].append(data)
-                    else:
-                        sel.unregister(key.fd)
-                        open_fds -= 1
-        return [self._result(argv, proc, chunks, deadline)
-                for argv, proc in zip(self.argvs, self._procs, strict=True)]
+                        continue
+                    sel.unregister(key.fd)
+                    i = owner[key.fd]
+                    open_pipes[i] -= 1
+                    if not open_pipes[i]:
+                        finish(i)
+        for i, res in enumerate(results):
+            if res is None:  # still open at the deadline
+                finish(i)
+        return results  # type: ignore[return-value]
 
-    def _result(self, argv: list[str], proc: subprocess.Popen[bytes] | AtollError,
-                chunks: dict[int, list[bytes]], deadline: float | None) -> Completed | AtollError:
+    def _result(self, i: int, chunks: dict[int, list[bytes]],
+                deadline: float | None) -> Completed | AtollError:
+        proc, argv = self._procs[i], self.argvs[i]
         if isinstance(proc, AtollError):
             return proc
         assert proc.stdout is not None and proc.stderr is not None

@@ -253,7 +253,12 @@ def list_here(
     batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
     islands_done = in_background(islands)
     sample, taken = _scan()
-    results = [_listed(s, r) for s, r in zip(servers, batch.wait(), strict=True)]
+    results = [ServerPanes(s) for s in servers]
+
+    def listed(i: int, res: Completed | AtollError) -> None:  # parsed while others run
+        results[i] = _listed(servers[i], res)
+
+    batch.wait(listed)
     match_screens(results, cache)
     island_results, maps = islands_done()
     results += island_results
