@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import shlex
 import statistics
 import subprocess
@@ -66,6 +67,17 @@ def wait_for_helper(user: str, timeout: float = 10.0) -> int:
             return int(pids[0])
         time.sleep(0.1)
     raise SystemExit(f"no single resident helper for {user} (saw {res.stdout.split()})")
+
+
+def helper_times(user: str) -> list[float]:
+    """Milliseconds per answer, from the helper's own log lines (atoll.cli.resident_server)."""
+    uid = pwd.getpwnam(user).pw_uid
+    out = []
+    for log in Path(f"/tmp/atoll-{uid}").glob("ls-*.log"):
+        for line in log.read_text().splitlines():
+            if " answered " in line and line.endswith(" ms"):
+                out.append(float(line.rsplit(" ", 2)[-2]))
+    return out
 
 
 def main() -> None:
@@ -144,6 +156,7 @@ def main() -> None:
             got["imp"] += timed(imports, 1)
         if wait_for_helper(op) != helper:
             raise SystemExit("the resident helper was restarted during the runs")
+        answers = helper_times(op)
         med = {k: statistics.median(v) * 1000 for k, v in got.items()}
         print(f"sessions: {total} under {args.users} agent users (setup {setup:.1f}s), "
               f"medians of {args.runs} interleaved runs")
@@ -157,8 +170,9 @@ def main() -> None:
               f"ratio {med['atoll-cold'] / med['cold']:.2f}")
         print(f"      ... one-shot (ATOLL_NO_HELPER=1):     {med['oneshot-cold']:6.1f} ms   "
               f"ratio {med['oneshot-cold'] / med['cold']:.2f}")
-        print(f"where the time goes: python start-up {med['py']:.1f} ms, "
-              f"+ atoll's imports {med['imp'] - med['py']:.1f} ms")
+        print(f"where the time goes: python start-up {med['py']:.1f} ms; one-shot: + atoll's "
+              f"imports {med['imp'] - med['py']:.1f} ms; helper: {statistics.median(answers):.1f}"
+              f" ms from accepting a request to its answer sent ({len(answers)} answers)")
     finally:
         users.cleanup()
 

@@ -46,4 +46,16 @@ extra=""
 # checkout but cannot write its __pycache__, and would otherwise recompile every module
 # on every call (tens of ms on each `atoll ls`, measured with bench/ls_bench.py).
 "$here/.venv/bin/python" -m compileall -q "$here/src/atoll" >/dev/null
+# pip's console script imports `re` before atoll (for a Windows-only argv[0] fix): ~5 ms of
+# every `atoll ls`, which peers run on every fleet refresh (bench/ls_bench.py). The same
+# entry point, without it:
+cat > "$here/.venv/bin/atoll.new" <<LAUNCHER
+#!$here/.venv/bin/python3
+# atoll's console script (written by scripts/setup.sh in place of pip's; same entry point)
+import sys
+from atoll.cli.entry import main
+sys.exit(main())
+LAUNCHER
+chmod 755 "$here/.venv/bin/atoll.new"
+mv -f "$here/.venv/bin/atoll.new" "$here/.venv/bin/atoll"
 echo "atoll setup: ready ($("$here/.venv/bin/atoll" --version))" >&2
