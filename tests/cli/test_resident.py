@@ -303,6 +303,24 @@ def test_idle_helper_exits_and_removes_its_socket(cast: Cast) -> None:
     assert "idle: exiting" in log_text(sock)
 
 
+def test_a_helper_that_cannot_serve_is_not_started_again_and_again(cast: Cast) -> None:
+    env = {"ATOLL_HELPER_IDLE": "11"}
+    sock, _ = plan_for(cast.op, env)
+    sock.mkdir()  # nothing can listen there
+    subprocess.run(["chown", cast.op, str(sock)], check=True)
+    try:
+        assert len(rows(ls(cast.op, env))) == 7
+        marker = sock.with_suffix(".failed")
+        wait_for("the helper to give up", marker.exists)
+        assert "cannot serve: cannot listen on" in log_text(sock)
+        for _ in range(3):
+            assert len(rows(ls(cast.op, env))) == 7  # still answered, in-process
+        time.sleep(1)
+        assert log_text(sock).count("cannot serve") == 1  # no helper started since
+    finally:
+        sock.rmdir()
+
+
 def test_opting_out_starts_no_helper(cast: Cast) -> None:
     env = {"ATOLL_NO_HELPER": "1", "ATOLL_HELPER_IDLE": "7"}
     sock, _ = plan_for(cast.op, env)

@@ -44,6 +44,11 @@ from atoll import rundir
 PROTOCOL = b"atoll-ls/1"
 IDLE_SECONDS = 60.0
 MAX_REQUEST = 65536
+RETRY_AFTER_FAILURE = 60.0
+"""Seconds during which no helper is started again for a socket whose helper could not
+serve (a start costs ~100 ms of CPU; a machine where it always fails must not pay that on
+every listing)."""
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with its NUL (unix(7))
 ANSWER_TIMEOUT = 120.0
 """Seconds a client waits for an answer before listing in-process itself; above the
 30 s timeout of each tmux/sudo call (:func:`atoll.exec.process.run_argv`)."""
@@ -176,6 +181,11 @@ def decode_answer(data: bytes) -> tuple[int, bytes, bytes] | None:
     return code, body[:n_out], body[n_out:]
 
 
+def failed_marker(path: str) -> str:
+    """``DIR/ls-HASH.failed``: touched when a helper could not serve ``DIR/ls-HASH.sock``."""
+    return path[: -len(".sock")] + ".failed"
+
+
 class Plan:
     """What the console script found for one eligible invocation."""
 
@@ -186,8 +196,16 @@ class Plan:
 
     def start_helper(self) -> None:
         """Start a helper for this socket (a second one started meanwhile exits at once:
-        the helper holds a lock next to its socket). Failures are ignored: the listing has
-        been answered already, and the next one simply runs in-process again."""
+        the helper holds a lock next to its socket), unless one failed to serve it within
+        :data:`RETRY_AFTER_FAILURE` seconds. Failures are ignored: the listing has been
+        answered already, and the next one simply runs in-process again."""
+        try:
+            import time
+
+            if time.time() - os.stat(failed_marker(self.path)).st_mtime < RETRY_AFTER_FAILURE:
+                return
+        except OSError:
+            pass  # no marker: no recent failure
         try:
             from atoll.exec.process import spawn_detached
 
@@ -206,4 +224,5 @@ def plan(args: list[str]) -> Plan | None:
         return None
     env = helper_env()
     fp = fingerprint(env)
-    return Plan(socket_path(directory, fp), fp, env)
+    path = socket_path(directory, fp)
+    return Plan(path, fp, env) if len(path.encode()) <= MAX_SOCKET_PATH else None

@@ -128,8 +128,7 @@ def serve(path: str) -> int:
     env = resident.helper_env()
     fp = resident.fingerprint(env)
     if resident.socket_path(os.path.dirname(path), fp) != path:
-        print(f"atoll helper: {path} is not the socket for this environment", file=sys.stderr)
-        return 2
+        return failed(path, "the socket is not the one of this environment")
     lock = os.open(path[: -len(".sock")] + ".lock",
                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
@@ -141,14 +140,16 @@ def serve(path: str) -> int:
     import atoll.service.listing  # noqa: F401
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # what cannot be removed makes bind fail below
             os.unlink(path)  # stale: its helper is gone, since we hold the lock
         old = os.umask(0o077)
         try:
             srv.bind(path)
+            srv.listen(64)
+        except OSError as exc:
+            return failed(path, f"cannot listen on {path}: {exc.strerror}")
         finally:
             os.umask(old)
-        srv.listen(64)
         ino = os.lstat(path).st_ino
         own_ns = _namespaces("self")
         idle = resident.idle_seconds(env)
@@ -181,6 +182,17 @@ def serve(path: str) -> int:
                 conn.setblocking(True)
                 handle(conn, fp, own_ns)
     return 0
+
+
+def failed(path: str, why: str) -> int:
+    """Log why this helper cannot serve, and mark it (``.failed``) so that clients do not
+    start another one for a while (:data:`atoll.cli.resident.RETRY_AFTER_FAILURE`)."""
+    log(f"cannot serve: {why}")
+    with contextlib.suppress(OSError):
+        os.close(os.open(resident.failed_marker(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                         | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        os.utime(resident.failed_marker(path))
+    return 1
 
 
 def handle(conn: socket.socket, fp: str, own_ns: tuple[int, ...] | None) -> None:
