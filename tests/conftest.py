@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,19 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("ATOLL_TMUX_SOCKET", name)
     yield name
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_helpers_left_behind() -> Iterator[None]:
+    """The CLI runs as root in most tests, each with its own throwaway tmux socket, so each
+    leaves a resident listing helper of root's (atoll.cli.resident) that would idle for a
+    minute, and its files. Stop them and remove the files at the end of the session."""
+    yield
+    subprocess.run(["pkill", "-u", "root", "-f", "atoll.cli.resident_server"],
+                   capture_output=True)
+    base = Path(f"/tmp/atoll-{os.getuid()}")
+    for path in base.glob("ls-*"):
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
