@@ -145,18 +145,28 @@ def main() -> None:
         # interleaved, so that a slow moment of the machine hits every command alike
         got: dict[str, list[float]] = {k: [] for k in (
             "warm", "atoll", "cold", "atoll-cold", "oneshot", "oneshot-cold", "py", "imp")}
+        inside: dict[str, list[float]] = {"warm": [], "cold": []}
+        first = len(helper_times(op))
+
+        def last_answer(user: str, done: int) -> float:
+            times = helper_times(user)
+            if len(times) != first + done + 1:
+                raise SystemExit("a timed listing was not answered by the resident helper")
+            return times[-1]
+
         for _ in range(args.runs):
             got["warm"] += timed(scripts["warm"], 1)
             got["atoll"] += timed(atoll_cmd, 1)
+            inside["warm"].append(last_answer(op, len(inside["warm"]) + len(inside["cold"])))
             got["oneshot"] += timed(oneshot_cmd, 1)
             got["cold"] += timed(scripts["cold"], 1)
             got["atoll-cold"] += timed(atoll_cmd, 1, before=forget_screens)
+            inside["cold"].append(last_answer(op, len(inside["warm"]) + len(inside["cold"])))
             got["oneshot-cold"] += timed(oneshot_cmd, 1, before=forget_screens)
             got["py"] += timed(py, 1)
             got["imp"] += timed(imports, 1)
         if wait_for_helper(op) != helper:
             raise SystemExit("the resident helper was restarted during the runs")
-        answers = helper_times(op)
         med = {k: statistics.median(v) * 1000 for k, v in got.items()}
         print(f"sessions: {total} under {args.users} agent users (setup {setup:.1f}s), "
               f"medians of {args.runs} interleaved runs")
@@ -171,8 +181,10 @@ def main() -> None:
         print(f"      ... one-shot (ATOLL_NO_HELPER=1):     {med['oneshot-cold']:6.1f} ms   "
               f"ratio {med['oneshot-cold'] / med['cold']:.2f}")
         print(f"where the time goes: python start-up {med['py']:.1f} ms; one-shot: + atoll's "
-              f"imports {med['imp'] - med['py']:.1f} ms; helper: {statistics.median(answers):.1f}"
-              f" ms from accepting a request to its answer sent ({len(answers)} answers)")
+              f"imports {med['imp'] - med['py']:.1f} ms")
+        print(f"inside the helper, accepting a request to sending its answer: warm "
+              f"{statistics.median(inside['warm']):.1f} ms, cold "
+              f"{statistics.median(inside['cold']):.1f} ms")
     finally:
         users.cleanup()
 
