@@ -152,13 +152,17 @@ class Ssh(_Base, frozen=True):
 
 
 class ContainerExec(_Base, frozen=True):
-    """Run inside container ``name`` with ``ENGINE exec`` (engine: docker or podman)."""
+    """Run inside container ``name`` with ``ENGINE exec`` (engine: docker or podman).
+
+    ``interactive`` gives the command a terminal (``-it``, for attach); ``stdin`` passes
+    stdin on without one (``-i``, for a tar stream into the container)."""
 
     engine: str
     name: str
     exec_user: str | None = None
     interactive: bool = False
     via: Runner = msgspec.field(default_factory=Local)
+    stdin: bool = False
 
     @property
     def host(self) -> str:
@@ -172,6 +176,8 @@ class ContainerExec(_Base, frozen=True):
         cmd = [self.engine, "exec"]
         if self.interactive:
             cmd.append("-it")
+        elif self.stdin:
+            cmd.append("-i")
         if self.exec_user:
             cmd += ["-u", self.exec_user]
         return self.via.wrap([*cmd, self.name, *argv])

@@ -43,7 +43,7 @@ from atoll.core.islands import (
 from atoll.exec.runner import ContainerExec, Local, Runner, current_user
 from atoll.islands.base import IslandExistsError, IslandInfo
 from atoll.islands.copyin import copy_in
-from atoll.islands.engine import Engine, StdinExec, ulimits
+from atoll.islands.engine import Engine, ulimits
 from atoll.islands.grants import check_grant
 from atoll.islands.image import require_image
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
@@ -127,7 +127,7 @@ class ContainerIsland:
                     f"island {self.island_id} is not usable: `tmux -V` inside failed ({why})"
                 )
             if copy:
-                copy_in(StdinExec(engine.name, self.island_id, EXEC_USER),
+                copy_in(ContainerExec(engine.name, self.island_id, EXEC_USER, stdin=True),
                         self.spec.project_dir, CONTAINER_WORKSPACE)
         except BaseException:
             self.purge()

@@ -20,7 +20,7 @@ import resource
 from dataclasses import dataclass, field
 
 from atoll.core.errors import AtollError, UsageError
-from atoll.exec.process import Completed, run_argv
+from atoll.exec.process import Completed
 from atoll.exec.runner import Local, Runner
 
 ENGINES = ("docker", "podman")
@@ -110,30 +110,3 @@ def unavailable_message(engine: str) -> str:
         return ("docker: the daemon is not running (start it: `systemctl start docker`, "
                 "or as root `dockerd &`)")
     return "podman: not usable here (run `podman info` to see why)"
-
-
-@dataclass(frozen=True)
-class StdinExec:
-    """``ENGINE exec -i -u USER CONTAINER ...``: a runner that passes stdin on (copy-in)."""
-
-    engine: str
-    container: str
-    exec_user: str
-    via: Runner = field(default_factory=Local)
-
-    @property
-    def host(self) -> str:
-        return self.via.host
-
-    @property
-    def user(self) -> str | None:
-        return self.exec_user
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        return self.via.wrap(
-            [self.engine, "exec", "-i", "-u", self.exec_user, self.container, *argv]
-        )
-
-    def run(self, argv: list[str], *, input: bytes | None = None,
-            timeout: float | None = 30.0) -> Completed:
-        return run_argv(self.wrap(argv), input=input, timeout=timeout)
