@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,6 +81,35 @@ def spare_host(testbed: Testbed) -> Iterator[Callable[[], TestHost]]:
         host.destroy()
         testbed.hosts.pop(host.name, None)
         testbed.operator.aliases.pop(host.name, None)
+
+
+CONFIG = """\
+[[hosts]]
+name = "b"
+ssh = "hostb"
+
+[[hosts]]
+name = "c"
+ssh = "hostc"
+
+[[hosts]]
+name = "d"
+ssh = "hostd"
+timeout = 2
+"""
+
+
+@pytest.fixture
+def marcus_config(testbed: Testbed) -> Iterator[str]:
+    """marcus's config.toml naming hosts b, c and d (down); his name."""
+    pw = pwd.getpwnam("marcus")
+    cfg = Path(pw.pw_dir) / ".config" / "atoll"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text(CONFIG)
+    for path in (cfg.parent, cfg, cfg / "config.toml"):
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    yield "marcus"
+    shutil.rmtree(cfg, ignore_errors=True)
 
 
 def drive(bed: Testbed, *args: str, timeout: float = 300) -> dict[str, Any]:

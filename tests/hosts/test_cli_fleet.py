@@ -4,10 +4,6 @@ and HOST:NAME actions whose correlation id joins both hosts' ledgers."""
 from __future__ import annotations
 
 import json
-import os
-import pwd
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -15,33 +11,6 @@ from tests.hosts.testbed import Testbed
 from tests.support.proc import atoll
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
-
-CONFIG = """\
-[[hosts]]
-name = "b"
-ssh = "hostb"
-
-[[hosts]]
-name = "c"
-ssh = "hostc"
-
-[[hosts]]
-name = "d"
-ssh = "hostd"
-timeout = 2
-"""
-
-
-@pytest.fixture
-def marcus_config(testbed: Testbed) -> str:
-    pw = pwd.getpwnam("marcus")
-    cfg = Path(pw.pw_dir) / ".config" / "atoll"
-    cfg.mkdir(parents=True, exist_ok=True)
-    (cfg / "config.toml").write_text(CONFIG)
-    for path in (cfg.parent, cfg, cfg / "config.toml"):
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-    yield "marcus"
-    shutil.rmtree(cfg, ignore_errors=True)
 
 
 def test_ls_all_hosts_lists_granted_sessions_and_reports_the_down_host(

@@ -6,8 +6,6 @@ the fleet view again with the same filter and selection."""
 
 from __future__ import annotations
 
-import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,48 +16,9 @@ import pytest
 from atoll.exec.runner import Local
 from atoll.service.context import Context
 from atoll.tmux.client import TmuxClient
+from tests.support.terminal import Terminal
 
 from .conftest import WAIT, Starter, kill_server
-
-
-class Terminal:
-    """An outer tmux server with one 160x40 window running a command."""
-
-    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.socket = f"outer-{secrets.token_hex(4)}"
-        args = ["new-session", "-d", "-x", "160", "-y", "40", "-c", str(cwd)]
-        for key, value in env.items():
-            args += ["-e", f"{key}={value}"]
-        self.tmux("-f", "/dev/null", *args, *command)
-        self.tmux("set-option", "-g", "prefix", "C-a")
-
-    def tmux(self, *args: str) -> str:
-        res = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                             text=True, timeout=30, check=True)
-        return res.stdout
-
-    def keys(self, *keys: str, literal: bool = False) -> None:
-        self.tmux("send-keys", "-t", "0", *(["-l"] if literal else []), *keys)
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "0")
-
-    def wait(self, check: Callable[[str], bool], what: str) -> str:
-        deadline = time.monotonic() + WAIT
-        while True:
-            text = self.screen()
-            if check(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gave up waiting for {what}; screen:\n{text}")
-            time.sleep(0.1)
-
-    def alive(self) -> bool:
-        return subprocess.run(["tmux", "-L", self.socket, "has-session"],
-                              capture_output=True, timeout=30).returncode == 0
-
-    def close(self) -> None:
-        kill_server(self.socket)
 
 
 @pytest.fixture
@@ -75,6 +34,7 @@ def terminal(tui_socket: str, workdir: Path) -> Iterator[Callable[..., Terminal]
     yield make
     for term in made:
         term.close()
+        kill_server(term.socket)  # and its socket file
 
 
 @pytest.mark.slow

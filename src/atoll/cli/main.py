@@ -228,14 +228,16 @@ def tui_cmd(read_only: bool) -> None:
 @target_arg
 @click.option("--read-only", "-r", is_flag=True, help="Watch without typing (tmux attach -r).")
 @as_opt
-def attach_cmd(target: str, read_only: bool, as_user: str | None) -> None:
+@corr_opt
+def attach_cmd(target: str, read_only: bool, as_user: str | None,
+               correlation_id: str | None) -> None:
     """Attach this terminal to session TARGET (detach with the tmux prefix, then d).
 
     TARGET is NAME, or HOST:NAME for a session on a configured host (through ssh -t).
     """
     from atoll.service import sessions
 
-    ctx = make_context()
+    ctx = make_context(correlation_id)
     host, target = split_target(target)
     if host is not None:
         from atoll.service import remote

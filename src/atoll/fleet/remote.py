@@ -315,22 +315,31 @@ _BY_CODE: dict[int, type[AtollError]] = {
 }
 
 
+def attach_argv(alias: str, argv: list[str], correlation_id: str | None) -> list[str]:
+    """The ssh argv that runs the ``atoll attach ...`` of ``argv`` on ``alias`` with this
+    terminal passed through (``ssh -t``); a wedged master is dropped first. Its exit status
+    is the peer's, or 255 when ssh itself failed."""
+    ssh = ssh_for(alias, 10.0, tty=True)
+    _precheck(ssh, 10.0)
+    return ssh.wrap(_with_id(argv, correlation_id))
+
+
 def remote_action(alias: str, argv: list[str], correlation_id: str | None,
                   tty: bool = False, timeout: float = 30.0) -> Completed:
     """Run an ``atoll`` command on ``alias``. With ``tty`` the terminal is passed through
     (attach) and nothing is captured. Raises HostUnreachableError (ssh failed or no answer
     within ``timeout`` s; no timeout with ``tty``), or the error class of the peer's exit
     status with the peer's message prefixed by ``alias``."""
-    command = _with_id(argv, correlation_id)
-    ssh = ssh_for(alias, min(timeout, 10.0), tty=tty)
     if tty:
-        _precheck(ssh, 10.0)
-        code = subprocess.run(ssh.wrap(command), check=False).returncode
+        full = attach_argv(alias, argv, correlation_id)
+        code = subprocess.run(full, check=False).returncode
         if code == 255:
             raise HostUnreachableError(f"{alias}: ssh failed")
         if code != 0:
             raise _BY_CODE.get(code, AtollError)(f"{alias}: atoll exited with status {code}")
-        return Completed(ssh.wrap(command), 0, b"", "")
+        return Completed(full, 0, b"", "")
+    command = _with_id(argv, correlation_id)
+    ssh = ssh_for(alias, min(timeout, 10.0))
     res = ask_peer(ssh, command, timeout, MAX_ACTION_OUTPUT)
     if res.timed_out:
         raise HostUnreachableError(f"{alias}: no answer within {timeout:g}s")

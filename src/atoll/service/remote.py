@@ -7,6 +7,8 @@ ledgers can be joined later (shared/DESIGN.md decision 4, issue "Fleet across ho
 
 from __future__ import annotations
 
+import msgspec
+
 from atoll.core.names import validate_host_name, validate_session_name, validate_user_name
 from atoll.service import audit
 from atoll.service.context import Context
@@ -18,6 +20,54 @@ def _correlation(ctx: Context) -> str:
 
         ctx.correlation_id = new_correlation_id()
     return ctx.correlation_id
+
+
+def _argv(action: str, name: str, as_user: str | None, args: list[str]) -> list[str]:
+    validate_session_name(name)
+    argv = ["atoll", action, name]
+    if as_user is not None:
+        argv += ["--as", validate_user_name(as_user)]
+    return argv + args
+
+
+def _target(host: str, name: str, as_user: str | None) -> dict[str, str]:
+    return {"host": host, "session": name, **({"agent_user": as_user} if as_user else {})}
+
+
+class RemoteAttachPlan(msgspec.Struct, frozen=True):
+    """An attach to a session on another host: ``argv`` is ``ssh -t ALIAS atoll attach ...``
+    (run it with this terminal; its status is the peer's, 255 when ssh failed)."""
+
+    argv: list[str]
+    host: str
+    name: str
+    as_user: str | None
+    read_only: bool
+    switch: bool = False  # never a switch-client: the session is on another machine
+
+
+def attach_plan(
+    ctx: Context, host: str, name: str, *, as_user: str | None, read_only: bool
+) -> RemoteAttachPlan:
+    """Plan an attach to ``name`` on configured host (or SSH alias) ``host`` and record it
+    in the ledger, with the correlation id the peer's ledger gets too, before it runs."""
+    from atoll.fleet.remote import attach_argv
+
+    validate_host_name(host)
+    argv = _argv("attach", name, as_user, ["--read-only"] if read_only else [])
+    ctx.correlation_id = None  # one id per attach
+    corr = _correlation(ctx)
+    plan = RemoteAttachPlan(attach_argv(ctx.host_alias(host), argv, corr), host, name, as_user,
+                            read_only)
+    audit.event(ctx, "session.attach", _target(host, name, as_user), "ok",
+                {"remote": True, "read_only": read_only})
+    return plan
+
+
+def record_detach(ctx: Context, plan: RemoteAttachPlan, status: int) -> None:
+    """Ledger event for the end of a remote attach (``status``: the ssh exit status)."""
+    audit.event(ctx, "session.detach", _target(plan.host, plan.name, plan.as_user), "ok",
+                {"remote": True, "status": status})
 
 
 def run(
@@ -32,14 +82,10 @@ def run(
     from atoll.fleet.remote import remote_action
 
     validate_host_name(host)
-    validate_session_name(name)
-    argv = ["atoll", action, name]
-    if as_user is not None:
-        argv += ["--as", validate_user_name(as_user)]
-    argv += args
+    argv = _argv(action, name, as_user, args)
     corr = _correlation(ctx)
     alias = ctx.host_alias(host)
-    target = {"host": host, "session": name, **({"agent_user": as_user} if as_user else {})}
+    target = _target(host, name, as_user)
     ledger_action = {"attach": "session.attach"}.get(action, f"session.{action}")
     with audit.action(ctx, ledger_action, target, {"remote": True, **(details or {})}):
         res = remote_action(alias, argv, corr, tty=tty)

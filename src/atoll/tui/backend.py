@@ -2,7 +2,7 @@
 
 Each method is one use case for one selected row. Errors are
 :class:`~atoll.core.errors.AtollError` with a one-line message; the app shows them on its
-status line. Rows of other hosts are refused here until fleet-wide actions exist.
+status line. Rows of other hosts are acted on through their host's own atoll over SSH.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from atoll.core.errors import AtollError, UsageError
+from atoll.core.errors import AtollError
 from atoll.core.models import Listing, SessionRow
 from atoll.exec.process import run_argv
 from atoll.fleet.local import LoadSampler
@@ -20,6 +20,9 @@ from atoll.fleet.users import visible_agent_users
 from atoll.service import listing as listing_service
 from atoll.service import sessions
 from atoll.service.context import Context, context_from_environment
+from atoll.service.remote import RemoteAttachPlan
+
+AnyAttachPlan = sessions.AttachPlan | RemoteAttachPlan
 
 
 def make_context() -> Context:
@@ -52,11 +55,6 @@ class Backend:
                 return listing_service.list_fleet(self.ctx, sampler=self.sampler,
                                                   cache=self.screens)
             return listing_service.list_local(self.ctx, self.sampler, self.screens)
-
-    def _local(self, row: SessionRow) -> None:
-        if row.host != self.ctx.host:
-            raise UsageError(f"{row.name}: attach to sessions on {row.host} from a terminal: "
-                             f"atoll attach {row.host}:{row.name} --as {row.agent_user}")
 
     def _remote(self, row: SessionRow, action: str, args: list[str],
                 details: dict[str, object] | None = None) -> str | None:
@@ -96,13 +94,23 @@ class Backend:
             return typed
         return sessions.type_text(self.ctx, row.name, text, enter=enter, as_user=row.agent_user)
 
-    def record_detach(self, row: SessionRow, plan: sessions.AttachPlan, status: int) -> None:
+    def record_detach(self, row: SessionRow, plan: AnyAttachPlan, status: int) -> None:
         """Ledger: the user came back from an attach."""
-        sessions.record_detach(self.ctx, plan, row.name, status)
+        if isinstance(plan, RemoteAttachPlan):
+            from atoll.service import remote
 
-    def attach_plan(self, row: SessionRow, *, read_only: bool) -> sessions.AttachPlan:
-        """Plan the attach and record it in the ledger (before it takes effect)."""
-        self._local(row)
+            remote.record_detach(self.ctx, plan, status)
+        else:
+            sessions.record_detach(self.ctx, plan, row.name, status)
+
+    def attach_plan(self, row: SessionRow, *, read_only: bool) -> AnyAttachPlan:
+        """Plan the attach and record it in the ledger (before it takes effect). A row of
+        another host is attached over ``ssh -t`` (its own atoll and sudoers decide)."""
+        if row.host != self.ctx.host:
+            from atoll.service import remote
+
+            return remote.attach_plan(self.ctx, row.host, row.name, as_user=row.agent_user,
+                                      read_only=read_only)
         plan = sessions.attach_plan(self.ctx, row.name, read_only=read_only,
                                     as_user=row.agent_user, inside_tmux=os.environ.get("TMUX"))
         sessions.record_attach(self.ctx, plan, row.name, read_only)

@@ -23,7 +23,8 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from atoll.core.errors import AtollError
 from atoll.core.models import Listing, SessionRow, Status
-from atoll.service.sessions import AttachPlan, NewSession
+from atoll.service.remote import RemoteAttachPlan
+from atoll.service.sessions import NewSession
 from atoll.tui import model
 from atoll.tui.keys import CHANGING_ACTIONS, KEYS, screen_bindings
 from atoll.tui.screens import ConfirmScreen, HelpScreen, NewSessionScreen, TypeScreen
@@ -31,6 +32,7 @@ from atoll.tui.table import FleetTable
 
 if TYPE_CHECKING:
     from atoll.tui.app import FleetApp
+    from atoll.tui.backend import AnyAttachPlan
 
 T = TypeVar("T")
 
@@ -358,7 +360,7 @@ class FleetScreen(Screen[None]):
         with nullcontext() if self.app.is_headless else self.app.suspend():
             yield
 
-    def _run_attached(self, row: SessionRow, plan: AttachPlan) -> None:
+    def _run_attached(self, row: SessionRow, plan: AnyAttachPlan) -> None:
         try:
             with self._suspended():
                 status = self.fleet_app.foreground(plan.argv, unset_tmux=not plan.switch)
@@ -372,6 +374,9 @@ class FleetScreen(Screen[None]):
             return
         if status == 0:
             self.say(f"back from {target_label(row)}")
+        elif isinstance(plan, RemoteAttachPlan):
+            why = "ssh failed" if status == 255 else f"atoll there exited with status {status}"
+            self.say(f"attach {target_label(row)}: {why}", error=True)
         else:
             self.say(f"attach {row.name}: tmux exited with status {status}", error=True)
         self.start_refresh()
