@@ -63,6 +63,32 @@ def test_container_island_end_to_end(engine: str, tmux_socket: str, project: Pat
     assert {"session.type", "session.kill"} <= set(intents)
 
 
+def test_an_oom_killed_podman_agent_leaves_nothing_in_the_operators_directory(
+    podman_image: str, tmux_socket: str, project: Path, tmp_path: Path
+) -> None:
+    # conmon (Debian 12: 2.1.6) creates a file named "oom" in its working directory when
+    # the container is OOM-killed (containers/conmon#504), and podman does not change it
+    here = tmp_path / "operator-cwd"
+    here.mkdir()
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    hog = "x = [bytearray(1 << 20) for _ in range(4096)]"
+    res = atoll("new", "oomhog", "--island", podman_image, "--dir", str(project), "--memory",
+                "64m", "--", "python3", "-c", hog, socket=tmux_socket, env=env, cwd=str(here))
+    assert res.returncode == 0, res.stderr
+    try:
+        deadline = time.monotonic() + 60
+        row: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            (row,) = [r for r in rows(tmux_socket, env) if r["name"] == "oomhog"]
+            if row["status"] == "exited":
+                break
+            time.sleep(0.5)
+        assert row.get("status") == "exited" and row["exit_status"] == 137  # SIGKILL: OOM
+        assert list(here.iterdir()) == []
+    finally:
+        atoll("purge", "oomhog", "--yes", "--force", socket=tmux_socket, env=env, cwd=str(here))
+
+
 def test_island_flags_need_an_island_kind(tmux_socket: str) -> None:
     res = atoll("new", "x", "--memory", "1g", "--", "true", socket=tmux_socket)
     assert res.returncode == 2 and "--island" in res.stderr

@@ -51,6 +51,20 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _cwd(argv: list[str]) -> str | None:
+    """The working directory for ``argv``: None (inherited), except for podman. conmon, which
+    podman starts for each container and exec session, creates a file named ``oom`` in its
+    working directory when the container is OOM-killed, and podman does not change it
+    (containers/conmon#504, fixed in conmon 2.1.13; Debian 12 ships 2.1.6): the operator
+    would find ``oom`` files in whatever directory they ran atoll from. podman runs from the
+    operator's private runtime directory instead (:func:`atoll.rundir.runtime_base`)."""
+    if not argv or os.path.basename(argv[0]) != "podman":
+        return None
+    from atoll.rundir import runtime_base
+
+    return runtime_base()
+
+
 def run_argv(
     argv: list[str], *, input: bytes | None = None, timeout: float | None = 30.0
 ) -> Completed:
@@ -67,6 +81,7 @@ def run_argv(
             capture_output=True,
             timeout=timeout,
             env=_env(),
+            cwd=_cwd(argv),
             check=False,
         )
     except FileNotFoundError as exc:
@@ -85,7 +100,7 @@ def run_foreground(argv: list[str], *, unset_tmux: bool = False) -> int:
     if unset_tmux:
         env.pop("TMUX", None)
     try:
-        return subprocess.run(argv, env=env, check=False).returncode
+        return subprocess.run(argv, env=env, cwd=_cwd(argv), check=False).returncode
     except FileNotFoundError as exc:
         raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
     except OSError as exc:
@@ -134,7 +149,7 @@ class Batch:
             try:
                 self._procs.append(subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, env=env))
+                    stderr=subprocess.PIPE, env=env, cwd=_cwd(argv)))
             except FileNotFoundError:
                 self._procs.append(AtollError(f"{argv[0]}: program not found (is it installed?)"))
             except OSError as exc:

@@ -7,8 +7,10 @@
   which runc cannot raise when the caller lacks ``CAP_SYS_RESOURCE``; atoll therefore
   always passes ``--ulimit`` for both, capped at this process's hard limits
   (:func:`ulimits`). Docker inherits the daemon's limits and gets the same explicit values.
-- ``ENGINE exec -i`` (stdin, no terminal) is :class:`StdinExec`; the tmux and command paths
-  use :class:`~atoll.exec.runner.ContainerExec` as is.
+- Commands run inside with :class:`~atoll.exec.runner.ContainerExec` (``stdin=True`` for
+  ``ENGINE exec -i``, a tar stream without a terminal).
+- podman runs from the operator's private runtime directory, never the caller's: its
+  conmon drops an ``oom`` file into its working directory (:func:`atoll.exec.process._cwd`).
 
 Errors: :class:`EngineUnavailableError` (exit 1) when the engine's program or daemon is
 missing, with the command that would start it.
