@@ -91,13 +91,53 @@ def local_report(cfg: Config | None = None) -> dict[str, Any]:
         problems.append("tmux not found (install tmux)")
     cands = candidates(cfg.agent_users, cfg.agent_user_patterns, cfg.agent_group)
     allowed = visible_agent_users(cands)
+    operator = current_user()
     report = Report(
-        host="local", reachable=True, operator=current_user(),
+        host="local", reachable=True, operator=operator,
         atoll=Tool(present=True, version=__version__), tmux=tmux,
         agent_users=AgentUsers(candidates=cands, allowed=allowed), problems=problems,
+        warnings=home_warnings(operator, allowed),
     )
     result: dict[str, Any] = msgspec.to_builtins(report)
     return result
+
+
+def home_warnings(operator: str, agents: list[str]) -> list[str]:
+    """Homes that agent users can look into. An agent user is another account, kept out of
+    the operator's files only by their permissions; Debian's ``adduser`` made homes 0755
+    before Debian 12 (``DIR_MODE``), and ``useradd`` follows ``HOME_MODE``/``UMASK`` of
+    login.defs(5). Warned: the operator's home or an agent user's home open to others (so
+    every agent user), or to a group an agent user belongs to."""
+    import grp
+    import os
+    import pwd
+    import stat
+
+    groups: dict[str, set[int]] = {}
+    for agent in agents:
+        try:
+            groups[agent] = {pwd.getpwnam(agent).pw_gid}
+        except KeyError:
+            continue
+        groups[agent].update(g.gr_gid for g in grp.getgrall() if agent in g.gr_mem)
+    out = []
+    for user in [operator, *agents]:
+        try:
+            home = pwd.getpwnam(user).pw_dir
+            st = os.stat(home)
+        except (KeyError, OSError):
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        whose = "your home" if user == operator else f"agent user {user}'s home"
+        if mode & 0o007:
+            out.append(f"{whose} {home} is open to every user (mode {mode:04o}): agent users "
+                       f"can read what it lets them; chmod 700 {home}")
+            continue
+        members = sorted(a for a, gids in groups.items() if a != user and st.st_gid in gids)
+        if mode & 0o070 and members:
+            out.append(f"{whose} {home} is open to its group (mode {mode:04o}), which agent "
+                       f"user {members[0]} is in; chmod 700 {home}")
+    return out
 
 
 def _checked(report: Report) -> str | None:
