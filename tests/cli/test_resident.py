@@ -24,7 +24,7 @@ from tests.support.proc import atoll, atoll_bin, run_as
 from tests.support.users import UserFactory
 
 from atoll.cli import resident
-from atoll.cli.resident_server import parse_request
+from atoll.cli.resident_server import parse_request, prune
 
 VOLATILE = {"cpu_percent", "rss_bytes", "idle_seconds", "last_activity", "status"}
 
@@ -328,6 +328,29 @@ def test_opting_out_starts_no_helper(cast: Cast) -> None:
         assert len(rows(ls(cast.op, env))) == 7
     time.sleep(1)
     assert not sock.exists() and not sock.with_suffix(".log").exists()
+
+
+def test_files_of_helpers_long_gone_are_pruned(tmp_path: Path) -> None:
+    day = 86400
+    now = time.time()
+    for stem, age in (("ls-old", 2 * day), ("ls-new", 60), ("ls-held", 2 * day),
+                      ("ls-oldlog", 2 * day)):
+        for ext in (".lock", ".log", ".failed"):
+            (tmp_path / f"{stem}{ext}").touch()
+            os.utime(tmp_path / f"{stem}{ext}", (now - age, now - age))
+    os.utime(tmp_path / "ls-oldlog.log", (now - 10, now - 10))  # its helper answered lately
+    (tmp_path / "other.txt").touch()
+    held = os.open(tmp_path / "ls-held.lock", os.O_RDWR)
+    try:
+        import fcntl
+
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert prune(str(tmp_path), now) == [str(tmp_path / "ls-old")]
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["other.txt"] + [f"{stem}{ext}" for stem in ("ls-new", "ls-held", "ls-oldlog")
+                         for ext in (".lock", ".log", ".failed")])
 
 
 def test_only_plain_json_listings_are_served() -> None:

@@ -116,6 +116,41 @@ def run_captured(args: list[str]) -> tuple[int, bytes, bytes]:
     return code, out.getvalue(), err.getvalue()
 
 
+STALE_AFTER = 86400.0
+"""Seconds after which the files of a helper that no longer runs are removed."""
+
+
+def prune(directory: str, now: float | None = None) -> list[str]:
+    """Remove the files of helpers gone for :data:`STALE_AFTER` seconds (each changed
+    checkout or environment leaves a lock and a log); a lock some helper holds, or any file
+    of the set touched since, keeps the set. Returns the stems removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for name in os.listdir(directory):
+        if not (name.startswith("ls-") and name.endswith(".lock")):
+            continue
+        stem = os.path.join(directory, name[: -len(".lock")])
+        files = [stem + ext for ext in (".lock", ".log", ".failed", ".sock")]
+        try:
+            newest = max(os.lstat(f).st_mtime for f in files if os.path.lexists(f))
+            if now - newest < STALE_AFTER or os.path.lexists(stem + ".sock"):
+                continue
+            fd = os.open(stem + ".lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except (OSError, ValueError):
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # its helper runs
+        for f in files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f)
+        os.close(fd)
+        removed.append(stem)
+    return removed
+
+
 def _bound(path: str, ino: int) -> bool:
     try:
         return os.lstat(path).st_ino == ino
@@ -135,6 +170,7 @@ def serve(path: str) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # another helper serves this socket
+    prune(os.path.dirname(path))
     # warm the imports the first request would pay for
     import atoll.cli.main
     import atoll.service.listing  # noqa: F401
