@@ -20,6 +20,7 @@ from atoll.cli.doctor import _select, table
 from atoll.core.config import HostConfig
 from atoll.core.errors import UsageError
 from atoll.core.models import SessionRow
+from atoll.exec.process import run_capped
 from atoll.fleet import sshctl
 from atoll.fleet.remote import (
     MAX_ANSWER_BYTES,
@@ -150,11 +151,11 @@ def test_cache_round_trip_and_tampering(tmp_path: Path) -> None:
 
 
 def test_run_capped_caps_and_times_out() -> None:
-    big = sshctl.run_capped([sys.executable, "-c", "print('x' * 100000)"], 30, 1000)
+    big = run_capped([sys.executable, "-c", "print('x' * 100000)"], 30, 1000)
     assert big.truncated and len(big.stdout) == 1000 and big.returncode is None
-    slow = sshctl.run_capped(["sleep", "30"], 0.2, 1000)
+    slow = run_capped(["sleep", "30"], 0.2, 1000)
     assert slow.timed_out and slow.returncode is None
-    ok = sshctl.run_capped(["sh", "-c", "echo out; echo err >&2; exit 3"], 30, 1000)
+    ok = run_capped(["sh", "-c", "echo out; echo err >&2; exit 3"], 30, 1000)
     assert (ok.returncode, ok.stdout, ok.stderr) == (3, b"out\n", "err\n")
     assert not ok.timed_out and not ok.truncated
 

@@ -1,4 +1,4 @@
-"""Running one argv and capturing its result. The only subprocess use of the package.
+"""Running commands and capturing their results: the package's only use of subprocess.
 
 ``run_argv`` never uses a shell, sets ``LC_ALL=C`` so tool messages are stable to parse,
 closes stdin unless input is given, and turns a missing program or a timeout into an
@@ -7,7 +7,9 @@ closes stdin unless input is given, and turns a missing program or a timeout int
 
 from __future__ import annotations
 
+import contextlib
 import os
+import selectors
 import subprocess
 import time
 from collections.abc import Callable
@@ -163,8 +165,6 @@ class Batch:
         :class:`CommandTimeoutError` for one killed at the timeout (seconds, counted from
         the start of the batch). ``each(index, result)`` is called as each one finishes,
         while the others may still run (a caller parses early output meanwhile)."""
-        import selectors
-
         deadline = None if self.timeout is None else self._started + self.timeout
         results: list[Completed | AtollError | None] = [None] * len(self._procs)
         chunks: dict[int, list[bytes]] = {}
@@ -222,3 +222,62 @@ class Batch:
             proc.wait()
             return CommandTimeoutError(f"{argv[0]} timed out after {self.timeout:g}s")
         return Completed(argv, code, out, err.decode("utf-8", "replace"))
+
+
+class Capped(msgspec.Struct, frozen=True):
+    """Result of :func:`run_capped`. ``returncode`` is None when the child was killed."""
+
+    argv: list[str]
+    returncode: int | None
+    stdout: bytes
+    stderr: str
+    timed_out: bool = False
+    truncated: bool = False
+
+
+def run_capped(argv: list[str], timeout: float, max_stdout: int,
+               max_stderr: int = 65536) -> Capped:
+    """Run ``argv`` (no shell, stdin closed) for at most ``timeout`` seconds, keeping at most
+    ``max_stdout`` bytes of stdout (and ``max_stderr`` of stderr); kill it beyond either.
+    AtollError only when the program cannot be started."""
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+    except OSError as exc:
+        raise AtollError(f"{argv[0]}: cannot run: {exc.strerror}") from exc
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = bytearray(), bytearray()
+    limits = {proc.stdout.fileno(): (out, max_stdout), proc.stderr.fileno(): (err, max_stderr)}
+    sel = selectors.DefaultSelector()
+    for stream in (proc.stdout, proc.stderr):
+        sel.register(stream, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    timed_out = truncated = False
+    try:
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                buf, cap = limits[key.fd]
+                room = max(0, cap - len(buf))
+                buf += chunk[:room]
+                if len(chunk) > room and key.fd == proc.stdout.fileno():
+                    truncated = True
+            if truncated:
+                break
+    finally:
+        sel.close()
+        if timed_out or truncated:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()
+    code = proc.wait()
+    return Capped(argv, None if (timed_out or truncated) else code, bytes(out),
+                  err.decode("utf-8", "replace"), timed_out, truncated)

@@ -29,7 +29,6 @@ import contextlib
 import math
 import os
 import re
-import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -48,16 +47,14 @@ from atoll.core.errors import (
 )
 from atoll.core.models import HostRow, SessionRow, decode_listing
 from atoll.core.names import has_control_chars, validate_host_name
-from atoll.exec.process import Completed
+from atoll.exec.process import Capped, Completed, run_capped, run_foreground
 from atoll.exec.runner import Ssh
 from atoll.fleet.sshctl import (
-    Capped,
     check_master,
     control_dir,
     drop_master,
     master_state,
     private_dir,
-    run_capped,
     socket_path,
     ssh_for,
 )
@@ -332,7 +329,7 @@ def remote_action(alias: str, argv: list[str], correlation_id: str | None,
     status with the peer's message prefixed by ``alias``."""
     if tty:
         full = attach_argv(alias, argv, correlation_id)
-        code = subprocess.run(full, check=False).returncode
+        code = run_foreground(full)
         if code == 255:
             raise HostUnreachableError(f"{alias}: ssh failed")
         if code != 0:

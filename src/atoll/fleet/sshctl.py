@@ -7,8 +7,6 @@
   is 40 hex characters). A directory that is not ours or is open to others is refused.
 - :func:`ssh_for`: the :class:`~atoll.exec.runner.Ssh` runner the fleet uses for an alias
   (batch mode, shared master, keep-alives so a dead peer frees its master within ~10 s).
-- :func:`run_capped`: run an argv with a timeout (seconds) and a cap on stdout bytes; the
-  child is killed when either is exceeded. Never raises for the child's own failure.
 - :func:`master_state` / :func:`check_master` / :func:`drop_master`: detect a wedged
   ControlMaster (its socket accepts but never answers: a stopped or hung master) and remove
   it (SIGKILL to our own process listening on that socket, then unlink the socket).
@@ -21,13 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import signal
 import socket
 import struct
-import subprocess
-import time
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,6 +31,7 @@ import psutil
 
 from atoll import rundir
 from atoll.core.errors import AtollError
+from atoll.exec.process import run_capped
 from atoll.exec.runner import Ssh
 
 SOCKET_NAME_LEN = 40  # %C is a SHA-1 in hex
@@ -44,18 +39,6 @@ MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
 KEEPALIVE = ("ServerAliveInterval=5", "ServerAliveCountMax=2")
 MUX_MSG_HELLO = 0x00000001
 MasterState = Literal["none", "ok", "stale", "wedged"]
-
-
-@dataclass(frozen=True)
-class Capped:
-    """Result of :func:`run_capped`. ``returncode`` is None when the child was killed."""
-
-    argv: list[str]
-    returncode: int | None
-    stdout: bytes
-    stderr: str
-    timed_out: bool = False
-    truncated: bool = False
 
 
 def private_dir(path: Path) -> Path | None:
@@ -92,61 +75,6 @@ def ssh_for(alias: str, timeout: float, cdir: Path | None = None, tty: bool = Fa
         options=KEEPALIVE,
         tty=tty,
     )
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["LC_ALL"] = "C.UTF-8"
-    env.pop("TMUX", None)
-    return env
-
-
-def run_capped(argv: list[str], timeout: float, max_stdout: int,
-               max_stderr: int = 65536) -> Capped:
-    """Run ``argv`` (no shell, stdin closed) for at most ``timeout`` seconds, keeping at most
-    ``max_stdout`` bytes of stdout (and ``max_stderr`` of stderr); kill it beyond either.
-    AtollError only when the program cannot be started."""
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=_env(), start_new_session=True)
-    except OSError as exc:
-        raise AtollError(f"{argv[0]}: cannot run: {exc.strerror}") from exc
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = bytearray(), bytearray()
-    limits = {proc.stdout.fileno(): (out, max_stdout), proc.stderr.fileno(): (err, max_stderr)}
-    sel = selectors.DefaultSelector()
-    for stream in (proc.stdout, proc.stderr):
-        sel.register(stream, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    timed_out = truncated = False
-    try:
-        while sel.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            for key, _ in sel.select(left):
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                buf, cap = limits[key.fd]
-                room = max(0, cap - len(buf))
-                buf += chunk[:room]
-                if len(chunk) > room and key.fd == proc.stdout.fileno():
-                    truncated = True
-            if truncated:
-                break
-    finally:
-        sel.close()
-        if timed_out or truncated:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        proc.stdout.close()
-        proc.stderr.close()
-    code = proc.wait()
-    return Capped(argv, None if (timed_out or truncated) else code, bytes(out),
-                  err.decode("utf-8", "replace"), timed_out, truncated)
 
 
 def _ssh_base(ssh: Ssh) -> list[str]:
