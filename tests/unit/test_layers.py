@@ -32,3 +32,38 @@ def test_import_linter_contract_is_kept() -> None:
     res = subprocess.run([str(lint)], cwd=root, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-2000:]
     assert "broken" in res.stdout and "0 broken" in res.stdout
+
+
+# The two low-level exceptions, each for a reason subprocess cannot serve.
+ALLOWED_PROCESS_CALLS = {
+    "ledger/transcript.py: os.posix_spawn",  # the recorder needs the FIFO and status pipe
+                                             # at fds 3 and 4 exactly (file_actions dup2)
+    "ledger/recorder.py: os.fork",  # the recorder daemonizes itself; it starts no program
+}
+
+
+def test_processes_are_started_only_by_exec_process() -> None:
+    """Every child process goes through atoll.exec.process (no shell, the same environment
+    rules, timeouts): no other module imports subprocess or calls os.system/popen/exec*,
+    but for :data:`ALLOWED_PROCESS_CALLS`."""
+    import ast
+
+    src = Path(atoll.core.__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted(src.rglob("*.py")):
+        if path.relative_to(src).as_posix() == "exec/process.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "os" and node.attr in (
+                        "system", "popen", "execv", "execvp", "execve", "execvpe", "spawnv",
+                        "spawnvp", "posix_spawn", "posix_spawnp", "fork"):
+                names = [f"os.{node.attr}"]
+            offenders += [f"{path.relative_to(src)}: {n}" for n in names
+                          if n == "subprocess" or n.startswith(("subprocess.", "os."))]
+    assert sorted(set(offenders) - ALLOWED_PROCESS_CALLS) == []
