@@ -116,8 +116,9 @@ def log_text(sock: Path) -> str:
     return sock.with_suffix(".log").read_text()
 
 
-def ls(user: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return atoll("ls", "--json", user=user, env=env)
+def ls(user: str, env: dict[str, str] | None = None,
+       args: tuple[str, ...] = ("ls", "--json")) -> subprocess.CompletedProcess[str]:
+    return atoll(*args, user=user, env=env)
 
 
 def rows(res: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -136,11 +137,11 @@ def running_helper(user: str, env: dict[str, str] | None = None) -> Path:
     return sock
 
 
-def by_helper(user: str, sock: Path, env: dict[str, str] | None = None
-              ) -> subprocess.CompletedProcess[str]:
-    """``atoll ls --json`` as ``user``, asserting that the helper answered it."""
+def by_helper(user: str, sock: Path, env: dict[str, str] | None = None,
+              args: tuple[str, ...] = ("ls", "--json")) -> subprocess.CompletedProcess[str]:
+    """``atoll ls --json`` (or ``args``) as ``user``, asserting that the helper answered."""
     before = answered(sock)
-    res = ls(user, env)
+    res = ls(user, env, args)
     assert answered(sock) == before + 1, log_text(sock)
     return res
 
@@ -164,6 +165,12 @@ def test_the_helper_answers_what_the_one_shot_listing_answers(cast: Cast) -> Non
     assert strip == [{k: v for k, v in r.items() if k not in VOLATILE} for r in one_shot]
     assert all(r["status"] in ("running", "idle") for r in got)
     assert all(isinstance(r["rss_bytes"], int) and r["rss_bytes"] > 0 for r in got)
+    # the table for people too: same rows, same fixed columns (IDLE, CPU, AGE move)
+    table = by_helper(cast.op, sock, args=("ls",))
+    plain = ls(cast.op, {"ATOLL_NO_HELPER": "1"}, args=("ls",))
+    assert table.returncode == plain.returncode == 0 and table.stderr == plain.stderr == ""
+    cols = [ln.split()[:6] for ln in table.stdout.splitlines()]
+    assert cols == [ln.split()[:6] for ln in plain.stdout.splitlines()] and len(cols) == 8
 
 
 def test_sudoers_and_sessions_changes_show_on_the_next_call(cast: Cast) -> None:
@@ -223,7 +230,7 @@ def test_the_helper_runs_nothing_but_the_listings_it_serves(cast: Cast) -> None:
     _, fp = plan_for(cast.op)
     target = f"{cast.a1[:4]}0"
     for args in (["kill", target], ["kill", "--as", cast.a1, target],
-                 ["ls", "--json", "--all-hosts"], ["ls"], ["ls", "--json", "--json"],
+                 ["ls", "--json", "--all-hosts"], ["ls", "-A"], ["ls", "--json", "--json"],
                  ["type", target, "x", "--enter"]):
         assert raw_request(cast.op, sock, fp, *args) == "answer-bytes 0", args
     assert raw_request(cast.op, sock, "not-the-fingerprint", "ls", "--json") == "answer-bytes 0"
@@ -353,9 +360,10 @@ def test_files_of_helpers_long_gone_are_pruned(tmp_path: Path) -> None:
                          for ext in (".lock", ".log", ".failed")])
 
 
-def test_only_plain_json_listings_are_served() -> None:
-    assert resident.serves(["ls", "--json"]) and resident.serves(["ls", "--here", "--json"])
-    for args in ([], ["ls"], ["ls", "--here"], ["ls", "--json", "--json"],
+def test_only_listings_of_this_host_are_served() -> None:
+    for args in (["ls"], ["ls", "--here"], ["ls", "--json"], ["ls", "--here", "--json"]):
+        assert resident.serves(args), args
+    for args in ([], ["ls", "--json", "--json"], ["ls", "-H", "b"], ["ls", "--all-hosts"],
                  ["ls", "--json", "-A"], ["ls", "--json", "--host", "b"], ["peek", "--json"],
                  ["ls", "--json", "--here", "x"]):
         assert not resident.serves(args), args

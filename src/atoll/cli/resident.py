@@ -1,4 +1,4 @@
-"""The resident listing helper, client side: answer ``atoll ls --json [--here]`` from a
+"""The resident listing helper, client side: answer ``atoll ls [--json] [--here]`` from a
 warm process of the same operator instead of starting Python's imports again.
 
 Why: ``atoll ls --json --here`` is what every peer runs over SSH on every fleet refresh,
@@ -10,8 +10,9 @@ again, so an edit of sudoers, the config or a session shows on the very next lis
 
 How (docs/resident.md):
 
-- Only ``ls --json``, ``ls --json --here`` (either order) are answered by a helper; the
-  helper runs exactly the in-process command (:mod:`atoll.cli.resident_server`).
+- Only listings of this host (``ls`` with optional ``--json`` and ``--here``) are
+  answered by a helper; it runs exactly the in-process command
+  (:mod:`atoll.cli.resident_server`).
 - The socket lives in the operator's private runtime directory
   (:func:`atoll.rundir.runtime_base`: ``$XDG_RUNTIME_DIR/atoll`` or ``/tmp/atoll-UID``, a
   0700 directory of the real uid, never a symlink); when there is none (a squatted
@@ -66,10 +67,11 @@ _UCRED_SIZE = 12  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}, socket(7)
 
 
 def serves(args: list[str]) -> bool:
-    """True for the argument lists a helper answers: ``ls --json`` with an optional
-    ``--here``, in any order, each flag at most once."""
+    """True for the argument lists a helper answers: ``ls`` with ``--json`` and ``--here``
+    optional, in any order, each at most once (the listings of this host; the table does
+    not depend on the terminal, so it can be printed by another process)."""
     rest = args[1:]
-    return (bool(args) and args[0] == "ls" and "--json" in rest
+    return (bool(args) and args[0] == "ls"
             and len(rest) == len(set(rest)) and set(rest) <= _SERVED_FLAGS)
 
 
