@@ -385,6 +385,24 @@ def test_requests_and_answers_are_parsed_strictly() -> None:
         assert resident.decode_answer(bad) is None, bad
 
 
+def test_an_environment_that_is_not_utf8_is_served_too(cast: Cast) -> None:
+    home = pwd.getpwnam(cast.op).pw_dir
+    odd = f"{home}/cfg-\udcff"  # a byte 0xff in a path, as os.environ holds it
+    sock, fp = plan_for(cast.op, {"XDG_CONFIG_HOME": odd})
+    assert parse_request(resident.encode_request(fp, ["ls", "--json"]), fp) == ["ls", "--json"]
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # as run_as sets
+    argv: list[str | bytes] = [
+        "runuser", "-u", cast.op, "--", "env", "-i", b"XDG_CONFIG_HOME=" + os.fsencode(odd),
+        f"HOME={home}", f"PATH={path}", "LANG=C.UTF-8", f"USER={cast.op}",
+        f"LOGNAME={cast.op}", atoll_bin(), "ls", "--json"]
+    for _ in range(2):
+        res = subprocess.run(argv, capture_output=True, cwd="/")
+        assert res.returncode == 0 and b"Traceback" not in res.stderr, res.stderr
+        assert len(json.loads(res.stdout)["sessions"]) == 7
+        wait_for("the helper's socket", sock.exists)
+    assert answered(sock) == 1
+
+
 def test_helper_environment_is_the_fingerprinted_part() -> None:
     env = {"PATH": "/bin", "HOME": "/h", "ATOLL_TMUX_SOCKET": "s", "XDG_CONFIG_HOME": "/c",
            "SSH_CLIENT": "10.0.0.1 5555 22", "TERM": "xterm", "LS_COLORS": "di=1"}

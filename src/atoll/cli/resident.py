@@ -124,14 +124,16 @@ def fingerprint(env: dict[str, str]) -> str:
 def socket_path(directory: str, fp: str) -> str:
     """``DIR/ls-HASH.sock``; HASH is 64 bits of CRC-32 and Adler-32 of the fingerprint (only
     a name: the helper compares the whole fingerprint on every request)."""
-    data = fp.encode()
+    data = fp.encode("utf-8", "surrogateescape")
     return os.path.join(directory, f"ls-{zlib.crc32(data):08x}{zlib.adler32(data):08x}.sock")
 
 
 def encode_request(fp: str, args: list[str]) -> bytes:
     """``PROTOCOL NUL fingerprint NUL arg NUL arg ...`` (argv and environment strings cannot
-    hold NUL, so the split is unambiguous)."""
-    return b"\0".join([PROTOCOL, fp.encode(), *(a.encode() for a in args)])
+    hold NUL, so the split is unambiguous; bytes that are not UTF-8 in the environment
+    travel as they came, like os.environ keeps them)."""
+    return b"\0".join([PROTOCOL, fp.encode("utf-8", "surrogateescape"),
+                       *(a.encode("utf-8", "surrogateescape") for a in args)])
 
 
 def peer_uid(sock: _socket.socket) -> tuple[int, int]:

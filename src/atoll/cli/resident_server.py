@@ -77,7 +77,8 @@ def read_request(conn: socket.socket) -> bytes | None:
 def parse_request(data: bytes, fp: str) -> list[str] | None:
     """The argument list of a well-formed request for fingerprint ``fp``, else None."""
     parts = data.split(b"\0")
-    if len(parts) < 3 or parts[0] != resident.PROTOCOL or parts[1] != fp.encode():
+    if (len(parts) < 3 or parts[0] != resident.PROTOCOL
+            or parts[1] != fp.encode("utf-8", "surrogateescape")):
         return None
     try:
         args = [p.decode() for p in parts[2:]]
