@@ -34,6 +34,9 @@ from typing import Any
 
 import psutil
 
+HOST_ID_RANGE = (60000, 60999)
+"""uids and gids of users made inside test hosts (none of this machine's users has one)."""
+
 STATE_DIR = Path("/run/atoll-test-hosts")
 WORK_DIR = Path(os.environ.get("ATOLL_TEST_WORKDIR", "/var/tmp"))
 NET = "10.213"
@@ -389,8 +392,15 @@ class TestHost(_Net):
 
     # -- users and sudoers ---------------------------------------------------------------
     def add_user(self, name: str, *, authorized_key: str | None = None) -> None:
-        """A login user with a home; ``authorized_key`` (one public key line) lets it ssh in."""
-        self.run(["useradd", "-m", "-s", "/bin/bash", name])
+        """A login user with a home; ``authorized_key`` (one public key line) lets it ssh in.
+
+        Its uid and gid come from 60000-60999 (:data:`HOST_ID_RANGE`): a test host shares the
+        kernel's uid space with this machine, so a uid that a throwaway user of this machine
+        also has would be killed by that user's cleanup (``pkill -u``), and the other way
+        round."""
+        lo, hi = HOST_ID_RANGE
+        self.run(["useradd", "-m", "-s", "/bin/bash", "-K", f"UID_MIN={lo}", "-K",
+                  f"UID_MAX={hi}", "-K", f"GID_MIN={lo}", "-K", f"GID_MAX={hi}", name])
         self.run(["usermod", "-p", "*", name])  # not locked: sshd runs without PAM here
         if authorized_key:
             self.run(["install", "-d", "-m", "700", "-o", name, "-g", name, f"/home/{name}/.ssh"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import subprocess
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts.harness import STATE_DIR, HostError, TestHost, wait_until
+from tests.hosts.harness import HOST_ID_RANGE, STATE_DIR, HostError, TestHost, wait_until
 from tests.hosts.testbed import Testbed
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -85,7 +86,11 @@ def test_stop_start_keeps_disk_and_loses_processes(spare_host: Callable[[], Test
         host.run(["true"])
     host.start()
     assert host.read_file("/root/on-disk") == b"kept"
-    assert host.run(["id", "wes-agent"], check=False).returncode == 0
+    uid = int(host.run(["id", "-u", "wes-agent"]).stdout)
+    lo, hi = HOST_ID_RANGE
+    assert lo <= uid <= hi  # no clash with this machine's throwaway users (pkill -u)
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)
     listed = host.run(["tmux", "-L", "atoll", "ls"], user="wes-agent", check=False)
     assert listed.returncode != 0  # the server died with the host
     proc = testbed.operator.run(["ssh", host.name, "--", "hostname"])
