@@ -213,7 +213,8 @@ class Plan:
         try:
             from atoll.exec.process import spawn_detached
 
-            spawn_detached([sys.executable, "-m", "atoll.cli.resident_server", self.path],
+            # -P: the working directory ("/") is not put on sys.path (python(1), 3.11)
+            spawn_detached([sys.executable, "-P", "-m", "atoll.cli.resident_server", self.path],
                            env=self.env, log_path=self.path[: -len(".sock")] + ".log")
         except Exception:  # noqa: S110 - best effort, see above
             pass
