@@ -198,14 +198,7 @@ class BwrapIsland:
                                timeout=15).check()
 
     def read_meta(self) -> dict[str, Any] | None:
-        res = self.host_runner().run(["cat", posixpath.join(self.path, META)], timeout=15)
-        if not res.ok:
-            return None
-        try:
-            data = json.loads(res.stdout)
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        return _meta_at(self, self.path)
 
     def runner(self) -> BwrapRunner:
         return BwrapRunner(self.spec, self.workspace, self.sandbox_home, self.host_runner())
@@ -288,6 +281,8 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
 
 
 def _meta_at(probe: BwrapIsland, path: str) -> dict[str, Any] | None:
+    """The ``meta.json`` of the island directory ``path`` (read as its agent user), or None
+    when it is missing or not a JSON object."""
     res = probe.host_runner().run(["cat", posixpath.join(path, META)], timeout=15)
     if not res.ok:
         return None
