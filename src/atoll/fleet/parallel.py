@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,24 +37,18 @@ def in_background(fn: Callable[[], R]) -> Callable[[], R]:
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[fn(x) for x in items]`` with one thread per item; exceptions re-raised in order."""
+    """``[fn(x) for x in items]`` with one thread per item; every thread is waited for, then
+    the first exception (in item order) is re-raised."""
     if len(items) <= 1:
         return [fn(x) for x in items]
-    results: list[R | None] = [None] * len(items)
-    errors: list[BaseException | None] = [None] * len(items)
-
-    def work(i: int) -> None:
+    joins = [in_background(partial(fn, x)) for x in items]
+    results: list[R] = []
+    error: BaseException | None = None
+    for join in joins:
         try:
-            results[i] = fn(items[i])
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors[i] = exc
-
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(items))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for err in errors:
-        if err is not None:
-            raise err
-    return results  # type: ignore[return-value]
+            results.append(join())
+        except BaseException as exc:  # re-raised once all threads are done
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
