@@ -22,6 +22,10 @@ doctor`` exit non-zero; ``warnings`` do not.
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -108,11 +112,6 @@ def home_warnings(operator: str, agents: list[str]) -> list[str]:
     before Debian 12 (``DIR_MODE``), and ``useradd`` follows ``HOME_MODE``/``UMASK`` of
     login.defs(5). Warned: the operator's home or an agent user's home open to others (so
     every agent user), or to a group an agent user belongs to."""
-    import grp
-    import os
-    import pwd
-    import stat
-
     groups: dict[str, set[int]] = {}
     for agent in agents:
         try:

@@ -86,7 +86,6 @@ def run(
     corr = _correlation(ctx)
     alias = ctx.host_alias(host)
     target = _target(host, name, as_user)
-    ledger_action = {"attach": "session.attach"}.get(action, f"session.{action}")
-    with audit.action(ctx, ledger_action, target, {"remote": True, **(details or {})}):
+    with audit.action(ctx, f"session.{action}", target, {"remote": True, **(details or {})}):
         res = remote_action(alias, argv, corr, tty=tty)
     return res.text()
