@@ -12,15 +12,19 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
 from atoll.core.islands import IMAGE
+from atoll.exec.runner import Runner
 from atoll.islands.bootstrap import recipe_key
 from atoll.islands.engine import Engine
 from atoll.islands.image import BuildReport, build_image
 
+T = TypeVar("T")
 OUT = Path(__file__).resolve().parent / "out"
 DOCKERD_LOG = Path("/var/log/atoll-test-dockerd.log")
 SOCK = Path("/var/run/docker.sock")
@@ -124,3 +128,23 @@ def write_json(name: str, data: object) -> Path:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1))
     return path
+
+
+class _HasRunner(Protocol):
+    def runner(self) -> Runner: ...
+
+
+def wait_for(pred: Callable[[], T], timeout: float = 15.0) -> T:
+    """``pred()`` once it is truthy, polling every 0.1 s; its last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        val = pred()
+        if val:
+            return val
+        time.sleep(0.1)
+    return pred()
+
+
+def inside(isl: _HasRunner, *argv: str) -> str:
+    """Run ``argv`` inside island ``isl``; its stdout (ExternalCommandError if it fails)."""
+    return isl.runner().run(list(argv), timeout=60).check().text()

@@ -16,7 +16,7 @@ from atoll.core.islands import Grant, IslandSpec
 from atoll.exec.runner import current_user
 from atoll.islands.base import IslandExistsError, start_session
 from atoll.islands.bwrap import BwrapIsland, list_bwrap_islands
-from tests.islands.support import git_project, tag
+from tests.islands.support import git_project, inside, tag, wait_for
 from tests.support.users import UserFactory
 
 
@@ -48,20 +48,6 @@ def world(users: UserFactory, bwrap_ready: None) -> Iterator[World]:
         isl.purge(w.socket)
     subprocess.run(["runuser", "-u", agent, "--", "tmux", "-L", w.socket, "kill-server"],
                    capture_output=True)
-
-
-def wait_for(pred, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        val = pred()
-        if val:
-            return val
-        time.sleep(0.1)
-    return pred()
-
-
-def inside(isl: BwrapIsland, *argv: str) -> str:
-    return isl.runner().run(list(argv), timeout=60).check().text()
 
 
 def test_create_copy_and_the_view_from_inside(world: World, tmp_path: Path) -> None:
@@ -111,7 +97,7 @@ def test_session_is_sandboxed_and_interactive(world: World) -> None:
     client.runner.run(client.argv(["send-keys", "-t", f"={name}:", "C-c"])).check()
     client.send_literal(name, "echo HOME=$HOME; ls /home; echo done-$((2*21))")
     client.send_enter(name)
-    screen = wait_for(lambda: (s := client.capture(name)) and "done-42" in s and s)
+    screen = wait_for(lambda: s if "done-42" in (s := client.capture(name)) else "")
     assert f"HOME={isl.sandbox_home}" in screen
     assert "^C" in screen  # Ctrl-C reached the sandboxed sleep: the pty is its terminal
     # listed once the pane is quiet: tmux evaluates #{n:pane_current_command} and the value

@@ -23,7 +23,7 @@ from atoll.islands.container import ContainerIsland, list_container_islands
 from atoll.islands.engine import Engine
 from atoll.islands.image import ImageMissingError
 from atoll.islands.load import host_pid_maps, init_pids
-from tests.islands.support import engine_objects, git, git_project, tag
+from tests.islands.support import engine_objects, git, git_project, inside, tag, wait_for
 
 
 class Made:
@@ -47,20 +47,6 @@ def made() -> Iterator[Made]:
     yield m
     for isl in m.items:
         isl.purge()
-
-
-def wait_for(pred, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        val = pred()
-        if val:
-            return val
-        time.sleep(0.1)
-    return pred()
-
-
-def inside(isl: ContainerIsland, *argv: str) -> str:
-    return isl.runner().run(list(argv), timeout=60).check().text()
 
 
 def test_create_copy_session_and_hardening(engine: str, made: Made, tmp_path: Path,

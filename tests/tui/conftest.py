@@ -20,12 +20,13 @@ from atoll.tmux.client import TmuxClient
 from atoll.tui.app import FleetApp
 from atoll.tui.backend import Backend
 from atoll.tui.settings import TuiSettings
+from tests.support.terminal import WAIT
 
 Starter = Callable[..., str]
 AppMaker = Callable[..., FleetApp]
 
-WAIT = 30.0
-"""Upper bound for waiting on real tmux and worker threads (a hang guard, not a speed test)."""
+# WAIT (tests.support.terminal): the upper bound for waiting on real tmux and worker threads,
+# a hang guard, not a speed test
 
 
 def kill_server(socket: str) -> None:
