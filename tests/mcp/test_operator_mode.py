@@ -344,3 +344,36 @@ def test_the_agent_user_cannot_reach_the_operator_any_other_way(cast: Cast) -> N
         shutil.rmtree(squat, ignore_errors=True)
     for n in ("guard", "other"):
         kill(cast, n)
+
+
+def listed(cast: Cast, name: str) -> dict[str, Any]:
+    res = atoll("ls", "--json", user=cast.op, env={"ATOLL_NO_HELPER": "1"})
+    assert res.returncode == 0, res.stderr
+    rows = [r for r in json.loads(res.stdout)["sessions"]
+            if r["name"] == name and r["agent_user"] == cast.op]
+    assert len(rows) == 1, rows
+    row: dict[str, Any] = rows[0]
+    return row
+
+
+def test_a_line_the_ai_prepared_shows_as_waiting_until_the_human_acts(cast: Cast) -> None:
+    new_term(cast, "prep", "bash", "--norc", "--noprofile", "-i")
+    before = listed(cast, "prep")
+    assert before["opened_to"] == [] and before["reason"] is None
+    open_to(cast, "prep", cast.ai)
+    assert listed(cast, "prep")["opened_to"] == [cast.ai]
+
+    async def body() -> None:
+        async with connect(cast.ai) as ai:
+            assert not (await ai.call("type_text", session="prep",
+                                      text="echo prepared-by-ai # says hello"))[0]
+
+    run(body)
+    row = listed(cast, "prep")
+    assert (row["status"], row["reason"]) == ("waiting", "ai-typed"), row
+    human(cast, "prep", "Enter")
+    deadline = time.monotonic() + 10
+    while listed(cast, "prep")["reason"] == "ai-typed":
+        assert time.monotonic() < deadline, "still ai-typed after the human pressed Enter"
+        time.sleep(0.3)
+    kill(cast, "prep")

@@ -13,13 +13,17 @@ requests reach the operator's bridge (:mod:`atoll.service.bridge`), which does.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
-from atoll.core.errors import NotFoundError, UsageError
+from atoll.core.errors import AtollError, NotFoundError, UsageError
+from atoll.core.models import Listing, SessionRow
 from atoll.core.names import validate_session_name, validate_user_name
 from atoll.service.context import Context
 
@@ -38,6 +42,8 @@ class Opening(msgspec.Struct, frozen=True, kw_only=True):
     for_user: str
     opened_by: str
     opened_at: float
+    #: what the AI typed last (sanitised), so the listing can show the prepared line
+    last_typed: str = ""
 
 
 class _File(msgspec.Struct):
@@ -45,10 +51,12 @@ class _File(msgspec.Struct):
 
 
 def openings_path() -> Path:
-    """``$XDG_STATE_HOME/atoll/mcp-openings.json`` of the operator."""
-    from atoll.ledger.store import state_dir
+    """``$XDG_STATE_HOME/atoll/mcp-openings.json`` of the operator (beside the ledger).
+    platformdirs directly: importing the ledger package would cost every ``atoll ls``
+    its cryptography imports."""
+    import platformdirs
 
-    return state_dir() / "mcp-openings.json"
+    return platformdirs.user_state_path("atoll") / "mcp-openings.json"
 
 
 def load(path: Path | None = None) -> list[Opening]:
@@ -91,16 +99,41 @@ def _save(openings: list[Opening], path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Changes are read-modify-write by the CLI and the bridge at once: one at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_name(f".{path.name}.lock"),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _same(a: Opening, b: Opening) -> bool:
+    return (a.name, a.server_user, a.for_user) == (b.name, b.server_user, b.for_user)
+
+
 def add(ctx: Context, opening: Opening, path: Path | None = None) -> None:
     """Store ``opening``, replacing an earlier opening of the same session for the same
     user. Raises UsageError past :data:`MAX_OPENINGS`."""
     path = path or openings_path()
-    kept = [o for o in load(path)
-            if not (o.name == opening.name and o.server_user == opening.server_user
-                    and o.for_user == opening.for_user)]
-    if len(kept) >= MAX_OPENINGS:
-        raise UsageError(f"at most {MAX_OPENINGS} sessions can be open to AIs at once")
-    _save([*kept, opening], path)
+    with _locked(path):
+        kept = [o for o in load(path) if not _same(o, opening)]
+        if len(kept) >= MAX_OPENINGS:
+            raise UsageError(f"at most {MAX_OPENINGS} sessions can be open to AIs at once")
+        _save([*kept, opening], path)
+
+
+def note_typed(opening: Opening, text: str, path: Path | None = None) -> None:
+    """Remember ``text`` as what the AI typed last into ``opening``'s session."""
+    path = path or openings_path()
+    with _locked(path):
+        every = load(path)
+        _save([msgspec.structs.replace(o, last_typed=text[:512]) if _same(o, opening) else o
+               for o in every], path)
 
 
 def remove(ctx: Context, name: str, for_user: str | None = None,
@@ -109,11 +142,12 @@ def remove(ctx: Context, name: str, for_user: str | None = None,
     returns what was removed. Raises NotFoundError when nothing was open."""
     validate_session_name(name)
     path = path or openings_path()
-    every = load(path)
-    gone = [o for o in every if o.name == name and for_user in (None, o.for_user)]
-    if not gone:
-        raise NotFoundError(f"session {name!r} is not open to any AI")
-    _save([o for o in every if o not in gone], path)
+    with _locked(path):
+        every = load(path)
+        gone = [o for o in every if o.name == name and for_user in (None, o.for_user)]
+        if not gone:
+            raise NotFoundError(f"session {name!r} is not open to any AI")
+        _save([o for o in every if o not in gone], path)
     return gone
 
 
@@ -140,3 +174,52 @@ def find(user: str, name: str, path: Path | None = None) -> Opening:
     if not hits:
         raise NotFoundError(f"no session {name!r} is open to this AI")
     return hits[-1]
+
+
+def _rows_typed_line(ctx: Context, opening: Opening) -> bool:
+    """Whether the session's cursor line (and the rows the text may wrap over) still
+    holds what the AI typed last: the prepared line waits for the human's Enter."""
+    from atoll.fleet.servers import runner_for
+    from atoll.tmux.client import TmuxClient
+
+    client = TmuxClient(runner_for(opening.server_user, ctx.operator), ctx.socket,
+                        timeout=2.0)
+    try:
+        info = client.pane_info(opening.name)
+        if (info.session_id, info.session_created) != (opening.session_id,
+                                                        opening.session_created):
+            return False
+        rows = client.capture_visible(opening.name).split("\n")
+    except AtollError:
+        return False
+    span = len(opening.last_typed) // max(info.width, 1) + 1
+    around = "".join(rows[max(0, info.cursor_y - span): info.cursor_y + 1])
+    return opening.last_typed.strip() in around
+
+
+def annotate(ctx: Context, listing: Listing) -> Listing:
+    """Mark the listed sessions that are open to an AI (``opened_to``), and show a session
+    whose cursor line still holds what the AI typed last as ``waiting`` with reason
+    ``ai-typed``. Costs one failed ``open`` when nothing is open (the usual case), and a
+    tmux call per session with text the AI typed."""
+    try:
+        every = load()
+    except AtollError:
+        return listing
+    if not every:
+        return listing
+    by_row: dict[tuple[str, str], list[Opening]] = {}
+    for o in every:
+        by_row.setdefault((o.server_user, o.name), []).append(o)
+    rows: list[SessionRow] = []
+    for row in listing.sessions:
+        hits = by_row.get((row.agent_user, row.name))
+        if not hits or row.host != listing.hosts[0].host:
+            rows.append(row)
+            continue
+        changes: dict[str, object] = {"opened_to": sorted({o.for_user for o in hits})}
+        typed = [o for o in hits if o.last_typed.strip()]
+        if typed and row.status not in ("exited", "unknown") and _rows_typed_line(ctx, typed[-1]):
+            changes.update(status="waiting", reason="ai-typed")
+        rows.append(msgspec.structs.replace(row, **changes))
+    return msgspec.structs.replace(listing, sessions=rows)

@@ -179,6 +179,7 @@ class Tools:
             "removed": len(text) - len(clean)})
         with audit.action(self.ctx, "mcp.type_text", self._target(session, opening), details):
             server.client.send_literal(opening.name, clean)
+        openings.note_typed(opening, clean)
         time.sleep(ECHO_S)
         return self._screen(opening, server)
 

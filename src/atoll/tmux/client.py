@@ -248,6 +248,11 @@ class TmuxClient(msgspec.Struct, frozen=True):
                                    PANE_INFO_FORMAT])
         return parse_pane_info(res.text())
 
+    def capture_visible(self, name: str) -> str:
+        """The visible screen line by line as drawn (no ``-J``: a wrapped line stays two
+        lines, so line N is the cursor's row N)."""
+        return self._checked(name, ["capture-pane", "-p", "-t", f"={name}:"]).text()
+
     def send_key(self, name: str, key: str) -> None:
         """Press one named key (tmux(1) KEY BINDINGS) in session ``name``. The caller has
         checked it against its closed list; it is never sent with ``-l``."""
