@@ -54,6 +54,7 @@ class LazyGroup(click.Group):
         "audit": "atoll.cli.audit:audit_group",
         "doctor": "atoll.cli.doctor:doctor_cmd",
         "image": "atoll.cli.image:image_group",
+        "mcp": "atoll.cli.mcp:mcp_group",
         "purge": "atoll.cli.purge:purge_cmd",
     }
 

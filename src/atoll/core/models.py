@@ -37,6 +37,10 @@ class SessionRow(msgspec.Struct, kw_only=True):
     pid: int | None
     command: str
     exit_status: int | None
+    #: why a ``waiting`` (or ``error``/``unknown``) session needs a human, e.g. ``ai-typed``
+    reason: str | None = None
+    #: Linux users whose AI the session is opened to (``atoll mcp open``; operator's view)
+    opened_to: list[str] = msgspec.field(default_factory=list)
 
 
 class HostRow(msgspec.Struct, kw_only=True):

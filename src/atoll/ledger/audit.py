@@ -48,6 +48,14 @@ ACTIONS: frozenset[str] = frozenset(
         "host.add",
         "transcript.closed",
         "audit.checkpoint",
+        "mcp.open",
+        "mcp.close",
+        "mcp.list_sessions",
+        "mcp.read_screen",
+        "mcp.type_text",
+        "mcp.send_key",
+        "mcp.wait_for_screen",
+        "mcp.connect",
     }
 )
 """Action names :class:`Audit` accepts (``audit.recover`` is written by the store itself)."""

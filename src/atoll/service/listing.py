@@ -12,8 +12,11 @@ from atoll.service.context import Context
 def list_local(
     ctx: Context, sampler: LoadSampler | None = None, cache: ScreenCache | None = None
 ) -> Listing:
-    """What the operator may see on this host (``atoll ls --here``)."""
-    return list_here(ctx.candidates(), ctx.socket, sampler, ctx.host, cache)
+    """What the operator may see on this host (``atoll ls --here``), with the sessions
+    opened to an AI marked (:func:`atoll.service.openings.annotate`)."""
+    from atoll.service.openings import annotate
+
+    return annotate(ctx, list_here(ctx.candidates(), ctx.socket, sampler, ctx.host, cache))
 
 
 def list_fleet(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError
+from atoll.core.operator import PANE_INFO_FORMAT, PaneInfo, parse_pane_info
 from atoll.core.tmuxfmt import (
     PaneRecord,
     escape_arg,
@@ -238,3 +239,21 @@ class TmuxClient(msgspec.Struct, frozen=True):
         if read_only:
             cmd.append("-r")
         return self.runner.wrap(self.argv(cmd))
+
+    # -- operator mode (atoll mcp) -------------------------------------------------------
+    def pane_info(self, name: str) -> PaneInfo:
+        """Identity, size and cursor of session ``name``'s active pane (one call).
+        Raises NotFoundError when it is gone, UsageError for an answer out of shape."""
+        res = self._checked(name, ["display-message", "-p", "-t", f"={name}:",
+                                   PANE_INFO_FORMAT])
+        return parse_pane_info(res.text())
+
+    def capture_visible(self, name: str) -> str:
+        """The visible screen line by line as drawn (no ``-J``: a wrapped line stays two
+        lines, so line N is the cursor's row N)."""
+        return self._checked(name, ["capture-pane", "-p", "-t", f"={name}:"]).text()
+
+    def send_key(self, name: str, key: str) -> None:
+        """Press one named key (tmux(1) KEY BINDINGS) in session ``name``. The caller has
+        checked it against its closed list; it is never sent with ``-l``."""
+        self._checked(name, ["send-keys", "-t", f"={name}:", key])

@@ -1,0 +1,1 @@
+"""The MCP shell: ``atoll mcp`` (operator mode)."""
