@@ -13,7 +13,8 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from atoll.core.errors import AmbiguousTargetError, NotFoundError, UsageError
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
@@ -93,17 +94,37 @@ def agent_argv(agent: str, command: list[str]) -> list[str]:
     return AGENT_COMMANDS[agent]
 
 
-def new_session(ctx: Context, req: NewSession) -> Server:
+def new_session(ctx: Context, req: NewSession,
+                warn: Callable[[str], None] | None = None) -> Server:
     """Create a detached session; return the server it lives on.
 
-    Raises UsageError for bad input, PermissionDeniedError when sudo refuses the agent user,
-    AtollError when the name is taken or tmux fails.
+    Without ``req.as_user`` the agent runs as the operator's agent user
+    (:func:`atoll.service.defaultuser.default_agent_user`); when there is none it runs as
+    the operator, and ``warn`` receives the one-line warning saying so. Raises UsageError
+    for bad input, PermissionDeniedError when sudo refuses the agent user, AtollError when
+    the name is taken or tmux fails.
     """
     validate_session_name(req.name)
     agent = agent_name(req.agent, req.command)
     argv = agent_argv(agent, req.command)
     if not argv or not argv[0]:
         raise UsageError("empty command")
+    warning = None
+    if req.as_user is None and req.island in ("user", "bwrap"):
+        from atoll.service.defaultuser import default_agent_user
+
+        chosen = default_agent_user(ctx)
+        if chosen.user != ctx.operator:
+            req = replace(req, as_user=chosen.user)
+        elif req.island == "user":
+            warning = chosen.warning
+    server = _new_session(ctx, req, agent, argv)
+    if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
+        warn(warning)
+    return server
+
+
+def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
     if req.island in ("docker", "podman", "bwrap"):
         return _new_in_island(ctx, req, agent, argv)
     if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
@@ -137,7 +158,7 @@ def new_session(ctx: Context, req: NewSession) -> Server:
         "atoll_project": project,
         "atoll_worktree": req.worktree or "",
         "atoll_launched_by": ctx.operator,
-        "atoll_island": req.island,
+        "atoll_island": "none" if server.user == ctx.operator else req.island,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": shlex.join(argv),
     }
@@ -147,7 +168,8 @@ def new_session(ctx: Context, req: NewSession) -> Server:
         "ATOLL_LAUNCHED_BY": ctx.operator,
         "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH,
     }
-    target = {"agent_user": server.user, "session": req.name, "island": req.island}
+    target = {"agent_user": server.user, "session": req.name,
+              "island": "none" if server.user == ctx.operator else req.island}
     details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project}
     with audit.action(ctx, "session.new", target, details):
         transcript = None
