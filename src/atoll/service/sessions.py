@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from atoll.core.errors import AmbiguousTargetError, NotFoundError, UsageError
+from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.text import sanitize_typed_text
 from atoll.core.timefmt import rfc3339
+from atoll.exec.reaper import reaper_argv
 from atoll.exec.runner import Local
 from atoll.fleet.local import query_servers
 from atoll.fleet.servers import Server, runner_for, servers_for
@@ -179,6 +180,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
             server.client.new_session(
                 req.name, argv, cwd=cwd, options=options, env=env,
                 pipe_command=transcript.pipe_command if transcript else None,
+                first=reaper_argv(),
             )
         except BaseException:
             if transcript is not None:
@@ -292,9 +294,25 @@ def _target(server: Server, name: str) -> dict[str, str]:
 
 
 def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
+    """Kill session ``name`` and every process it started (:mod:`atoll.service.killtree`:
+    its pane trees, self-detached daemons included, but nothing another live session of
+    the same server uses). Container islands end with their container instead."""
+    import pwd
+
+    from atoll.service.killtree import end_tree, session_tree
+
     server = resolve(ctx, name, as_user)
     with audit.action(ctx, "session.kill", _target(server, name), {}):
+        pids: dict[int, float] = {}
+        if ":" not in server.user:  # a Linux user's own server, not a container's
+            try:
+                uid = pwd.getpwnam(server.user).pw_uid
+                pids = session_tree(server.client.list_panes(), name, uid)
+            except (KeyError, AtollError):
+                pids = {}
         server.client.kill_session(name)
+        if pids:
+            end_tree(server.client.runner, pids)
     return server
 
 
