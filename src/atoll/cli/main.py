@@ -297,6 +297,22 @@ def peek_cmd(target: str, lines: int | None, as_user: str | None,
     click.echo(text.rstrip("\n"))
 
 
+@cli.command("logs", epilog=EPILOG)
+@click.argument("name")
+@click.option("--lines", "-n", type=int, default=2000, show_default=True,
+              help="Lines of scrollback, and of the transcript.")
+@as_opt
+def logs_cmd(name: str, lines: int, as_user: str | None) -> None:
+    """Print session NAME's recent output (scrollback) and, if recorded, its transcript.
+
+    An exited session also says why it ended; a killed session that was recorded
+    (--record) still shows its transcript. Escape sequences are removed.
+    """
+    from atoll.service import logs
+
+    click.echo(logs.logs(make_context(), name, as_user, lines))
+
+
 @cli.command("type", epilog=EPILOG)
 @target_arg
 @click.argument("text")

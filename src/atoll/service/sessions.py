@@ -324,11 +324,13 @@ def peek(
     is for a live preview already recorded when it started watching this session."""
     if lines is not None and not 0 <= lines <= 100_000:
         raise UsageError("--lines must be between 0 and 100000")
+    from atoll.service.logs import screen_text
+
     server = resolve(ctx, name, as_user)
     if not record:
-        return server.client.capture(name, lines)
+        return screen_text(server, name, lines)
     with audit.action(ctx, "session.peek", _target(server, name), {"lines": lines}):
-        return server.client.capture(name, lines)
+        return screen_text(server, name, lines)
 
 
 def type_text(
