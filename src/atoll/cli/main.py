@@ -272,6 +272,12 @@ def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> No
         return
     server = sessions.kill_session(ctx, name, as_user)
     click.echo(f"atoll: killed {target} ({server.user})", err=True)
+    from atoll.islands.worktrees import remembered
+
+    worktree = remembered(server.user, name)
+    if worktree:
+        click.echo(f"atoll: its worktree {worktree} stays; `atoll purge {name}` removes it "
+                   "when it holds no uncommitted or unpushed work", err=True)
 
 
 @cli.command("peek", epilog=EPILOG)

@@ -171,7 +171,8 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
     }
     target = {"agent_user": server.user, "session": req.name,
               "island": "none" if server.user == ctx.operator else req.island}
-    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project}
+    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project,
+                                  "worktree": req.worktree}
     with audit.action(ctx, "session.new", target, details):
         transcript = None
         if req.record or ctx.record:
@@ -186,6 +187,10 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
             if transcript is not None:
                 audit.stop_recording(transcript)
             raise
+    if req.worktree:
+        from atoll.islands.worktrees import remember
+
+        remember(server.user, req.name, project, req.worktree)
     return server
 
 
