@@ -6,8 +6,17 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$here/scripts/setup.sh" --dev
 cd "$here"
+# In a checkout that is not root's (a user's clone, run with sudo), the run must leave no
+# root-owned files behind for its owner to trip over: no bytecode or pytest cache in the
+# tree, hypothesis's example database outside it.
+args=()
+if [ "$(stat -c %u "$here")" != "$(id -u)" ]; then
+  export PYTHONDONTWRITEBYTECODE=1
+  export HYPOTHESIS_STORAGE_DIRECTORY="${XDG_CACHE_HOME:-$HOME/.cache}/atoll/hypothesis"
+  args=(-p no:cacheprovider)
+fi
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${args[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

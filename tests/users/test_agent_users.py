@@ -82,7 +82,7 @@ def test_operator_sees_exactly_the_granted_agent_users(cast: Cast) -> None:
     ok(atoll("new", "m1", "--as", cast.mine, "--dir", "/tmp", "--", "sleep", "300", user=cast.op))
     ok(atoll("new", "w1", "--as", cast.wes, "--dir", "/tmp", "--", "sleep", "300", user=cast.op))
     ok(atoll("new", "n1", "--as", cast.nad, "--dir", "/tmp", "--", "sleep", "300"))  # root
-    ok(atoll("new", "own", "--dir", "/tmp", "--", "sleep", "300", user=cast.op))
+    ok(atoll("new", "own", "--as", cast.op, "--dir", "/tmp", "--", "sleep", "300", user=cast.op))
     seen = names(cast.op)
     assert {(cast.mine, "m1"), (cast.wes, "w1"), (cast.op, "own")} <= seen
     assert not any(user == cast.nad for user, _ in seen)

@@ -7,6 +7,7 @@ status must be ``waiting``, found by codex's screen patterns on a live pane.
 from __future__ import annotations
 
 import json
+import pwd
 import shutil
 import tempfile
 import time
@@ -15,6 +16,20 @@ from pathlib import Path
 import pytest
 from tests.support.proc import atoll
 from tests.support.users import UserFactory
+
+
+def codex_processes(uid: int) -> list[str]:
+    """Command lines of ``uid``'s processes that mention codex."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if "codex" in cmd:
+                    out.append(f"{proc.name} {cmd}")
+        except OSError:
+            continue
+    return out
 
 
 def test_codex_as_agent_user_is_waiting_at_sign_in(users: UserFactory) -> None:
@@ -40,5 +55,10 @@ def test_codex_as_agent_user_is_waiting_at_sign_in(users: UserFactory) -> None:
     screen = atoll("peek", "cx", user=op).stdout
     assert "Sign in" in screen
     assert row["rss_bytes"] and int(str(row["rss_bytes"])) > 10 << 20  # node's tree, summed
+    uid = pwd.getpwnam(agent).pw_uid
+    assert codex_processes(uid), "codex is not running as the agent user"
     assert atoll("kill", "cx", user=op).returncode == 0
+    # nothing of codex's is left running: not its app-server helpers either, which detach
+    # themselves and outlived kill before the pane's subreaper (atoll.exec.reaper)
+    assert codex_processes(uid) == []
     shutil.rmtree(project, ignore_errors=True)

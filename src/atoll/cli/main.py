@@ -104,7 +104,10 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 @click.option("--dir", "-d", "directory", metavar="DIR",
               help="Working directory (default: the current one); its git top level is "
                    "the project.")
-@click.option("--as", "as_user", metavar="USER", help="Run as this agent user (through sudo -n).")
+@click.option("--as", "as_user", metavar="USER",
+              help="Run as this agent user (through sudo -n). Default: your agent user "
+                   "(default_agent_user, /etc/atoll/agent-users.toml, or <you>-agent); "
+                   "--as $USER runs as yourself (island none).")
 @click.option("--worktree", "-w", metavar="BRANCH",
               help="Create or reuse a git worktree for BRANCH.")
 @click.option("--island", type=click.Choice(["user", "bwrap", "docker", "podman"]),
@@ -127,13 +130,13 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
             worktree: str | None, island: str, cpus: float | None, memory: str | None,
             pids: int | None, net: bool, grants: tuple[str, ...], record: bool, attach: bool,
             host: str | None, correlation_id: str | None, command: tuple[str, ...]) -> None:
-    """Start agent session NAME, detached, in tmux (as USER with --as).
+    """Start agent session NAME, detached, in tmux, as your agent user (or --as USER).
 
     \b
     Examples:
-      atoll new fix-login --agent codex --dir ~/src/app
-      atoll new review --as me-agent --worktree review/123 --agent claude
-      atoll new build -- make -j2 test
+      atoll new fix-login --agent codex --dir /home/me-agent/app
+      atoll new review --worktree review/123 --agent claude
+      atoll new build --as $USER -- make -j2 test
     """
     from atoll.service import sessions
 
@@ -166,7 +169,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
                               record=record, cpus=cpus,
                               memory=parse_size(memory) if memory else None, pids=pids,
                               net=net, grants=list(grants))
-    server = sessions.new_session(ctx, req)
+    server = sessions.new_session(ctx, req, warn=lambda line: click.echo(line, err=True))
     click.echo(f"atoll: started {name} as {server.user}", err=True)
     if attach:
         sessions.attach(ctx, name, read_only=False, as_user=server.user,
@@ -270,6 +273,12 @@ def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> No
         return
     server = sessions.kill_session(ctx, name, as_user)
     click.echo(f"atoll: killed {target} ({server.user})", err=True)
+    from atoll.islands.worktrees import remembered
+
+    worktree = remembered(server.user, name)
+    if worktree:
+        click.echo(f"atoll: its worktree {worktree} stays; `atoll purge {name}` removes it "
+                   "when it holds no uncommitted or unpushed work", err=True)
 
 
 @cli.command("peek", epilog=EPILOG)
@@ -293,6 +302,22 @@ def peek_cmd(target: str, lines: int | None, as_user: str | None,
     else:
         text = sessions.peek(ctx, name, as_user, lines)
     click.echo(text.rstrip("\n"))
+
+
+@cli.command("logs", epilog=EPILOG)
+@click.argument("name")
+@click.option("--lines", "-n", type=int, default=2000, show_default=True,
+              help="Lines of scrollback, and of the transcript.")
+@as_opt
+def logs_cmd(name: str, lines: int, as_user: str | None) -> None:
+    """Print session NAME's recent output (scrollback) and, if recorded, its transcript.
+
+    An exited session also says why it ended; a killed session that was recorded
+    (--record) still shows its transcript. Escape sequences are removed.
+    """
+    from atoll.service import logs
+
+    click.echo(logs.logs(make_context(), name, as_user, lines))
 
 
 @cli.command("type", epilog=EPILOG)

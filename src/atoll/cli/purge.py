@@ -55,6 +55,10 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
     else:
         users = visible_agent_users(ctx.candidates())
     found = find_islands(name, operator=ctx.operator, agent_users=users, socket=ctx.socket)
+    if not found:  # a --worktree session that was killed: its worktree is still there
+        from atoll.islands.worktrees import recorded
+
+        found = recorded(name, users, ctx.operator)
     if kind is not None:
         found = [f for f in found if f.kind == kind]
     if not found:
@@ -64,7 +68,11 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
         raise UsageError(f"{name!r} names several islands ({listed}); choose with --kind, "
                          "--as USER, or the island id")
     island = found[0]
-    problems = git_problems(island) if not force else []
+    from atoll.islands.worktrees import forget, worktree_problems
+
+    # a user island's only workspace atoll removes is its worktree (the branch stays)
+    problem_check = worktree_problems if island.kind == "user" else git_problems
+    problems = problem_check(island) if not force else []
     if problems:
         from atoll.islands.purge import PurgeRefusedError
 
@@ -76,8 +84,19 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
                              err=True)
         if typed.strip() != name:
             raise PurgeCancelledError("purge cancelled: the name did not match")
+    forced_over: list[str] | None = None
+    if force and island.kind == "user":
+        try:
+            forced_over = worktree_problems(island)
+        except AtollError:
+            forced_over = []
     tgt = {"island": island.island.island_id, "kind": island.kind, "session": name}
     with audit.action(ctx, "island.purge", tgt, {"force": force, "where": island.where}):
-        overridden = purge(island, force=True, socket=ctx.socket, check=force)
+        overridden = purge(island, force=True, socket=ctx.socket,
+                           check=force and island.kind != "user")
+        if forced_over is not None:
+            overridden = forced_over
+    if island.kind == "user" and island.session_user:
+        forget(island.session_user, name)
     note = f" (forced over: {', '.join(overridden)})" if overridden else ""
     click.echo(f"atoll: purged {island.where}{note}", err=True)

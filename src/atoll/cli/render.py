@@ -19,7 +19,7 @@ def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:
         row.name,
         row.agent,
         project_label(row),
-        row.agent_user,
+        f"{row.agent_user} (none)" if row.island == "none" else row.agent_user,
         row.launched_by or "-",
         status_label(row),
         human_age(row.idle_seconds) if row.idle_seconds is not None else "-",
@@ -48,7 +48,8 @@ def table(listing: Listing, now: float | None = None) -> str:
 
     lines = [fmt(COLUMNS)] + [fmt(r) for r in rows]
     if not rows:
-        lines.append("(no sessions; start one with: atoll new NAME --agent shell)")
+        lines.append("(no sessions; start one as your agent user with: atoll new NAME "
+                     "--agent codex --dir DIR)")
     return "\n".join(lines)
 
 

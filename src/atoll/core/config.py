@@ -75,6 +75,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     notify_command: tuple[str, ...] | None = None
     bell: bool = True
     ledger_path: str | None = None
+    default_agent_user: str | None = None
 
 
 class ProjectConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -187,6 +188,11 @@ def parse_config(data: bytes, source: str = "config.toml") -> Config:
             _text(arg, "notify_command", source)
     if cfg.ledger_path is not None:
         _text(cfg.ledger_path, "ledger_path", source)
+    if cfg.default_agent_user is not None:
+        try:
+            validate_user_name(cfg.default_agent_user)
+        except UsageError as exc:
+            raise ConfigError(f"{source}: default_agent_user: {exc}") from exc
     return msgspec.structs.replace(cfg, hosts=tuple(hosts))
 
 

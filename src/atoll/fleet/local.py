@@ -157,6 +157,14 @@ class LoadSampler(msgspec.Struct):
         return out
 
 
+def _island(user: str, recorded: str | None) -> str:
+    """The island kind shown: ``none`` for a session on the operator's own server (it runs
+    as the operator; older or hand-made sessions say ``user`` or nothing)."""
+    if user == current_user() and recorded in (None, "", "user", "none"):
+        return "none"
+    return recorded or "user"
+
+
 def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
          load: tuple[float | None, int] | None) -> SessionRow:
     verdict = classify(
@@ -179,7 +187,7 @@ def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
         worktree=p.worktree,
         agent_user=user,
         launched_by=p.launched_by,
-        island=p.island or "user",
+        island=_island(user, p.island),
         status=verdict.status,
         idle_seconds=verdict.idle_seconds,
         created=p.created or rfc3339(p.session_created),

@@ -150,7 +150,7 @@ def _user_sessions(target: str, user: str, operator: str, socket: str) -> list[F
         return []
     out: list[Found] = []
     for p in panes:
-        if p.session_name != target or p.island not in ("", "user"):
+        if p.session_name != target or p.island not in ("", "user", "none"):
             continue
         if p.launched_by and p.launched_by != operator:
             continue

@@ -39,6 +39,8 @@ ACTIONS: frozenset[str] = frozenset(
         "session.detach",
         "session.type",
         "session.peek",
+        "session.logs",
+        "session.key",
         "island.purge",
         "grant.add",
         "grant.revoke",

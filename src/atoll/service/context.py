@@ -24,6 +24,7 @@ class Context(msgspec.Struct):
     record: bool = False
     hosts: tuple[HostConfig, ...] = ()
     host_timeout: float = 5.0
+    default_agent_user: str | None = None
 
     def host_alias(self, name: str) -> str:
         """The SSH alias of configured host ``name``; an unconfigured name is taken as an
@@ -58,4 +59,5 @@ def context_from_environment(correlation_id: str | None = None) -> Context:
         ledger_path=cfg.ledger_path,
         record=cfg.record,
         hosts=tuple(cfg.hosts),
+        default_agent_user=cfg.default_agent_user,
     )

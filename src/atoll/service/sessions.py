@@ -13,13 +13,15 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
-from atoll.core.errors import AmbiguousTargetError, NotFoundError, UsageError
+from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.text import sanitize_typed_text
 from atoll.core.timefmt import rfc3339
+from atoll.exec.reaper import reaper_argv
 from atoll.exec.runner import Local
 from atoll.fleet.local import query_servers
 from atoll.fleet.servers import Server, runner_for, servers_for
@@ -93,17 +95,37 @@ def agent_argv(agent: str, command: list[str]) -> list[str]:
     return AGENT_COMMANDS[agent]
 
 
-def new_session(ctx: Context, req: NewSession) -> Server:
+def new_session(ctx: Context, req: NewSession,
+                warn: Callable[[str], None] | None = None) -> Server:
     """Create a detached session; return the server it lives on.
 
-    Raises UsageError for bad input, PermissionDeniedError when sudo refuses the agent user,
-    AtollError when the name is taken or tmux fails.
+    Without ``req.as_user`` the agent runs as the operator's agent user
+    (:func:`atoll.service.defaultuser.default_agent_user`); when there is none it runs as
+    the operator, and ``warn`` receives the one-line warning saying so. Raises UsageError
+    for bad input, PermissionDeniedError when sudo refuses the agent user, AtollError when
+    the name is taken or tmux fails.
     """
     validate_session_name(req.name)
     agent = agent_name(req.agent, req.command)
     argv = agent_argv(agent, req.command)
     if not argv or not argv[0]:
         raise UsageError("empty command")
+    warning = None
+    if req.as_user is None and req.island in ("user", "bwrap"):
+        from atoll.service.defaultuser import default_agent_user
+
+        chosen = default_agent_user(ctx)
+        if chosen.user != ctx.operator:
+            req = replace(req, as_user=chosen.user)
+        elif req.island == "user":
+            warning = chosen.warning
+    server = _new_session(ctx, req, agent, argv)
+    if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
+        warn(warning)
+    return server
+
+
+def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
     if req.island in ("docker", "podman", "bwrap"):
         return _new_in_island(ctx, req, agent, argv)
     if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
@@ -137,7 +159,7 @@ def new_session(ctx: Context, req: NewSession) -> Server:
         "atoll_project": project,
         "atoll_worktree": req.worktree or "",
         "atoll_launched_by": ctx.operator,
-        "atoll_island": req.island,
+        "atoll_island": "none" if server.user == ctx.operator else req.island,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": shlex.join(argv),
     }
@@ -147,8 +169,10 @@ def new_session(ctx: Context, req: NewSession) -> Server:
         "ATOLL_LAUNCHED_BY": ctx.operator,
         "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH,
     }
-    target = {"agent_user": server.user, "session": req.name, "island": req.island}
-    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project}
+    target = {"agent_user": server.user, "session": req.name,
+              "island": "none" if server.user == ctx.operator else req.island}
+    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project,
+                                  "worktree": req.worktree}
     with audit.action(ctx, "session.new", target, details):
         transcript = None
         if req.record or ctx.record:
@@ -157,11 +181,16 @@ def new_session(ctx: Context, req: NewSession) -> Server:
             server.client.new_session(
                 req.name, argv, cwd=cwd, options=options, env=env,
                 pipe_command=transcript.pipe_command if transcript else None,
+                first=reaper_argv(),
             )
         except BaseException:
             if transcript is not None:
                 audit.stop_recording(transcript)
             raise
+    if req.worktree:
+        from atoll.islands.worktrees import remember
+
+        remember(server.user, req.name, project, req.worktree)
     return server
 
 
@@ -270,9 +299,25 @@ def _target(server: Server, name: str) -> dict[str, str]:
 
 
 def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
+    """Kill session ``name`` and every process it started (:mod:`atoll.service.killtree`:
+    its pane trees, self-detached daemons included, but nothing another live session of
+    the same server uses). Container islands end with their container instead."""
+    import pwd
+
+    from atoll.service.killtree import end_tree, session_tree
+
     server = resolve(ctx, name, as_user)
     with audit.action(ctx, "session.kill", _target(server, name), {}):
+        pids: dict[int, float] = {}
+        if ":" not in server.user:  # a Linux user's own server, not a container's
+            try:
+                uid = pwd.getpwnam(server.user).pw_uid
+                pids = session_tree(server.client.list_panes(), name, uid)
+            except (KeyError, AtollError):
+                pids = {}
         server.client.kill_session(name)
+        if pids:
+            end_tree(server.client.runner, pids)
     return server
 
 
@@ -284,11 +329,13 @@ def peek(
     is for a live preview already recorded when it started watching this session."""
     if lines is not None and not 0 <= lines <= 100_000:
         raise UsageError("--lines must be between 0 and 100000")
+    from atoll.service.logs import screen_text
+
     server = resolve(ctx, name, as_user)
     if not record:
-        return server.client.capture(name, lines)
+        return screen_text(server, name, lines)
     with audit.action(ctx, "session.peek", _target(server, name), {"lines": lines}):
-        return server.client.capture(name, lines)
+        return screen_text(server, name, lines)
 
 
 def type_text(

@@ -166,6 +166,7 @@ class TmuxClient(msgspec.Struct, frozen=True):
         width: int = 200,
         height: int = 50,
         pipe_command: str | None = None,
+        first: list[str] | None = None,
     ) -> None:
         """Create detached session ``name`` running ``command`` (argv, no shell).
 
@@ -178,13 +179,16 @@ class TmuxClient(msgspec.Struct, frozen=True):
         the server reads the pane's first output, so a transcript misses nothing.
         ``remain-on-exit`` is set server-wide before the session exists, so even a command
         that dies at once is kept as an exited pane. Options are set in the same call.
+        ``first``, when given, is an argv prefix the pane runs before ``sh`` (the process
+        reaper of :mod:`atoll.exec.reaper`).
         """
         if command and "=" in command[0]:
             raise AtollError(f"refusing command {command[0]!r}: '=' in a program name")
         new = ["new-session", "-d", "-s", name, "-c", escape_format(cwd)]
         new += ["-x", str(width), "-y", str(height)]
         assigns = [f"{key}={val}" for key, val in (env or {}).items()]
-        new += ["--", "env", "--", *assigns, "sh", "-c", EXIT_WRAPPER, "atoll-agent", *command]
+        new += ["--", "env", "--", *assigns, *(first or []), "sh", "-c", EXIT_WRAPPER,
+                "atoll-agent", *command]
         cmds: list[list[str]] = [
             ["start-server"],
             ["set-option", "-g", "remain-on-exit", "on"],
