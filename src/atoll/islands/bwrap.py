@@ -310,10 +310,16 @@ def _meta_at(probe: BwrapIsland, path: str) -> dict[str, Any] | None:
 
     res = probe.host_runner().run(capped_read_argv(posixpath.join(path, META), META_CAP),
                                   timeout=15)
-    if not res.ok or len(res.stdout) > META_CAP:
+    return parse_meta(res.stdout) if res.ok else None
+
+
+def parse_meta(data: bytes) -> dict[str, Any] | None:
+    """meta.json bytes as a dict of the documented fields, or None for anything else (too
+    large, not JSON, out of shape or range, nested too deeply). Never raises."""
+    if len(data) > META_CAP:
         return None
     try:
-        meta = msgspec.json.decode(res.stdout, type=_Meta)
+        meta = msgspec.json.decode(data, type=_Meta)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return msgspec.to_builtins(meta)  # type: ignore[no-any-return]
