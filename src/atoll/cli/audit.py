@@ -48,7 +48,13 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _ledger(ctx: click.Context) -> Ledger:
-    configured = ctx.meta.get("atoll.ledger_option") or ctx.meta.get("atoll.ledger_path")
+    """``--ledger PATH``, else the configured ``ledger_path`` (the same one every action
+    writes to), else the default."""
+    configured = ctx.meta.get("atoll.ledger_option")
+    if configured is None:
+        from atoll.cli.main import make_context
+
+        configured = make_context().ledger_path
     return Ledger(ledger_path(configured))
 
 

@@ -8,7 +8,6 @@ Exit codes: 0 purged, 1 refused or failed, 2 bad usage or ambiguous, 3 not found
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -41,15 +40,15 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
     Afterwards nothing of the island remains. Granted host directories and a user island's
     project directory are never deleted.
     """
+    from atoll.cli.main import make_context
     from atoll.fleet.users import visible_agent_users
     from atoll.islands.purge import find_islands, git_problems, purge
     from atoll.service import audit
-    from atoll.service.context import Context
 
     host, name = parse_target(target)
     if host not in (None, "local"):
         raise UsageError(f"purge runs on the island's host: ssh {host} atoll purge {name}")
-    ctx = Context(socket=os.environ.get("ATOLL_TMUX_SOCKET") or "atoll")
+    ctx = make_context()  # config included: its ledger_path and agent users
     if as_user is not None:
         users = [validate_user_name(as_user)]
     else:

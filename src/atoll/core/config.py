@@ -104,6 +104,8 @@ def _load_toml(data: bytes, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses per nested array or inline table
+        raise ConfigError(f"{source}: invalid TOML: nested too deeply") from exc
 
 
 def _text(value: str, key: str, source: str, limit: int = 4096) -> str:

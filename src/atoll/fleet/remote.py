@@ -91,7 +91,14 @@ def _last_line(stderr: str) -> str:
 
 
 def _in(value: float | None, low: float, high: float) -> bool:
-    return value is None or (math.isfinite(value) and low <= value <= high)
+    """``value`` is None or within [low, high]. Integers are compared as integers: a peer
+    may send a 401-digit number, which ``math.isfinite`` cannot even convert to a float
+    (OverflowError)."""
+    if value is None:
+        return True
+    if isinstance(value, int):
+        return low <= value <= high
+    return math.isfinite(value) and low <= value <= high
 
 
 def row_problem(row: SessionRow) -> str | None:
@@ -104,6 +111,11 @@ def row_problem(row: SessionRow) -> str | None:
             return f"{field} longer than {limit} characters"
     if not row.name:
         return "empty session name"
+    if row.reason is not None and (len(row.reason) > 64 or has_control_chars(row.reason)):
+        return "reason is not a short word"
+    if len(row.opened_to) > 64 or any(len(u) > 64 or has_control_chars(u)
+                                      for u in row.opened_to):
+        return "opened_to is not a short list of user names"
     for field in ("created", "last_activity"):
         stamp = getattr(row, field)
         if stamp is not None and (len(stamp) > 40 or not _RFC3339.fullmatch(stamp)):
@@ -131,6 +143,8 @@ def validate_answer(data: bytes, host: str) -> list[SessionRow]:
         listing = decode_listing(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidAnswer(f"malformed answer: {clean(str(exc), 160)}") from exc
+    except RecursionError as exc:  # msgspec recurses per nesting level
+        raise InvalidAnswer("malformed answer: nested too deeply") from exc
     if len(listing.sessions) > MAX_SESSIONS:
         raise InvalidAnswer(f"answer lists more than {MAX_SESSIONS} sessions")
     rows = []
@@ -239,6 +253,8 @@ def query_host(host: HostConfig, timeout: float, *, cdir: Path | None = None,
         rows = validate_answer(res.stdout, host.name)
     except InvalidAnswer as exc:
         return _failed(host.name, True, f"rejected answer: {exc}", cache)
+    except Exception as exc:  # a peer's bytes never end the listing
+        return _failed(host.name, True, f"rejected answer: {type(exc).__name__}", cache)
     if cache is not None:
         cache.save(host.name, rows, time.time())
     return HostRow(host=host.name, reachable=True), rows
@@ -275,7 +291,11 @@ def query_hosts(hosts: list[HostConfig], timeout: float) -> list[Result]:
     out: list[Result] = []
     for host, fut in zip(hosts, futures, strict=True):
         if fut in done:
-            out.append(fut.result())
+            try:
+                out.append(fut.result())
+            except Exception as exc:  # one host is its row, never the listing
+                out.append(_failed(host.name, False, f"query failed: {type(exc).__name__}",
+                                   cache))
         else:
             out.append(_failed(host.name, False, "no answer (query stuck)", cache))
     return out

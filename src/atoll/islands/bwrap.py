@@ -24,7 +24,9 @@ import pwd
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError, PermissionDeniedError, UsageError
 from atoll.core.islands import (
@@ -280,14 +282,44 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
     return out
 
 
+#: meta.json cap: a real one is under 2 KiB (name, paths, limits, a few grants).
+META_CAP = 64 << 10
+
+
+class _Meta(msgspec.Struct):
+    """meta.json as atoll writes it; every field bounded, since the agent user owns the
+    file and may rewrite it (``"memory": 1e400`` or 100,000 nested brackets once crashed
+    ``purge`` for every target)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    project_dir: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    owner: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    cpus: Annotated[float, msgspec.Meta(gt=0, le=4096)] = 2.0
+    memory: Annotated[int, msgspec.Meta(ge=0, le=1 << 50)] = 2 << 30
+    pids: Annotated[int, msgspec.Meta(ge=0, le=1 << 22)] = 512
+    net: bool = False
+    grants: Annotated[list[tuple[str, bool]], msgspec.Meta(max_length=256)] = []
+    base_commits: Annotated[list[str], msgspec.Meta(max_length=4096)] | None = None
+
+
 def _meta_at(probe: BwrapIsland, path: str) -> dict[str, Any] | None:
-    """The ``meta.json`` of the island directory ``path`` (read as its agent user), or None
-    when it is missing or not a JSON object."""
-    res = probe.host_runner().run(["cat", posixpath.join(path, META)], timeout=15)
-    if not res.ok:
+    """The ``meta.json`` of the island directory ``path`` (read as its agent user, at most
+    META_CAP bytes, never through a symlink or from a FIFO), or None when it is missing,
+    too large, or not metadata of the documented shape."""
+    from atoll.exec.files import capped_read_argv
+
+    res = probe.host_runner().run(capped_read_argv(posixpath.join(path, META), META_CAP),
+                                  timeout=15)
+    return parse_meta(res.stdout) if res.ok else None
+
+
+def parse_meta(data: bytes) -> dict[str, Any] | None:
+    """meta.json bytes as a dict of the documented fields, or None for anything else (too
+    large, not JSON, out of shape or range, nested too deeply). Never raises."""
+    if len(data) > META_CAP:
         return None
     try:
-        data = json.loads(res.stdout)
-    except ValueError:
+        meta = msgspec.json.decode(data, type=_Meta)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
-    return data if isinstance(data, dict) else None
+    return msgspec.to_builtins(meta)  # type: ignore[no-any-return]

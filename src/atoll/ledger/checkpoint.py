@@ -155,7 +155,7 @@ def load_or_create_key(path: Path | None = None) -> SigningKey:
                 f"ledger signing key {path} is accessible by others "
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
             )
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(_read_small(path), password=None)
     except OSError as exc:
         raise AtollError(f"cannot use ledger signing key {path}: {exc.strerror}") from exc
     except ValueError as exc:
@@ -163,6 +163,20 @@ def load_or_create_key(path: Path | None = None) -> SigningKey:
     if not isinstance(loaded, Ed25519PrivateKey):
         raise AtollError(f"ledger signing key {path} is not an Ed25519 key")
     return SigningKey(loaded, key_id_of(loaded.public_key()))
+
+
+def _read_small(path: Path, cap: int = 64 << 10) -> bytes:
+    """A key file: regular, not through a symlink, at most ``cap`` bytes. Raises
+    FileNotFoundError when missing and OSError (as AtollError's cause) otherwise."""
+    from atoll.exec.files import UnsafeFile, read_regular
+
+    try:
+        data = read_regular(path, cap)
+    except UnsafeFile as exc:
+        raise OSError(errno.EINVAL, str(exc)) from exc
+    if data is None:
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    return data
 
 
 def _pub_path(path: Path) -> Path:
@@ -174,7 +188,7 @@ def load_public_key(path: Path | None = None) -> Ed25519PublicKey | None:
     None when there is no key yet."""
     path = path or key_path()
     try:
-        raw = _pub_path(path).read_bytes()
+        raw = _read_small(_pub_path(path))
     except FileNotFoundError:
         if not path.exists():
             return None
@@ -201,6 +215,10 @@ def checkpoints_path(ledger_file: Path) -> Path:
         return state_dir() / "checkpoints.jsonl"
     digest = hashlib.sha256(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()
     return state_dir() / f"checkpoints-{digest[:12]}.jsonl"
+
+
+#: A checkpoint line is ~300 bytes: 64 MiB is 200,000 checkpoints.
+CHECKPOINTS_CAP = 64 << 20
 
 
 class CheckpointStore:
@@ -232,9 +250,14 @@ class CheckpointStore:
             ) from exc
 
     def read_bytes(self) -> bytes:
-        """The stored bytes (b"" when there are none yet); raises LedgerReadError."""
+        """The stored bytes (b"" when there are none yet): a regular file, never through a
+        symlink or from a FIFO, at most CHECKPOINTS_CAP bytes; raises LedgerReadError."""
+        from atoll.exec.files import UnsafeFile, read_regular
+
         try:
-            return self.path.read_bytes()
+            return read_regular(self.path, CHECKPOINTS_CAP) or b""
+        except UnsafeFile as exc:
+            raise LedgerReadError(f"cannot read checkpoints: {exc}") from exc
         except FileNotFoundError:
             return b""
         except OSError as exc:

@@ -35,7 +35,9 @@ RECOVER_ACTION = "audit.recover"
 """Action of the record written when an append finds (and cuts off) a torn last line."""
 
 _TORN_TEXT_LIMIT = 4096
-_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+# O_NONBLOCK: a FIFO planted or misconfigured as the ledger must not hang every command
+# (fifo(7)); _regular() then refuses it.
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
 def utc_now() -> str:
@@ -164,6 +166,8 @@ class Ledger:
         except OSError as exc:
             raise LedgerWriteError(f"cannot open ledger {self.path}: {_reason(exc)}") from exc
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LedgerWriteError(f"ledger {self.path} is not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             tail = self._read_tail(fd, size)
@@ -277,12 +281,15 @@ class Ledger:
         """The whole file as stored (b"" when it does not exist yet), read under a shared
         lock so no half-written line is seen. Raises LedgerReadError."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(self.path,
+                         os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return b""
         except OSError as exc:
             raise LedgerReadError(f"cannot read ledger {self.path}: {_reason(exc)}") from exc
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LedgerReadError(f"ledger {self.path} is not a regular file")
             fcntl.flock(fd, fcntl.LOCK_SH)
             size = os.fstat(fd).st_size
             return _pread_all(fd, size, 0)

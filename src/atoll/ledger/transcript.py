@@ -30,6 +30,7 @@ import pwd
 import re
 import secrets
 import shlex
+import stat
 import struct
 import sys
 import tempfile
@@ -249,7 +250,11 @@ def stop_transcript(transcript: Transcript) -> None:
 
 def _sha256_file(path: Path) -> str | None:
     try:
-        with path.open("rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise AtollError(f"transcript {path} is not a regular file")
+        with os.fdopen(fd, "rb") as fh:  # streamed: a transcript may be large
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except FileNotFoundError:
         return None

@@ -51,7 +51,12 @@ def ensure_worktree(runner: Runner, project: str, branch: str) -> str:
 
 def _add_exclude(runner: Runner, exclude: Path) -> None:
     line = f"/{WORKTREES_DIR}/"
-    cur = runner.run(["cat", str(exclude)], timeout=10)
+    from atoll.exec.files import capped_read_argv
+
+    # the project may belong to an agent user: never cat a FIFO or a symlink to a device
+    cur = runner.run(capped_read_argv(str(exclude), 1 << 20), timeout=10)
+    if cur.ok and len(cur.stdout) > 1 << 20:
+        raise UsageError(f"{exclude} is larger than 1 MiB; not changing it")
     if cur.ok and line in cur.text().splitlines():
         return
     text = (cur.text() if cur.ok else "").rstrip("\n")
