@@ -11,8 +11,8 @@ from typing import Literal
 
 import msgspec
 
-Status = Literal["running", "waiting", "idle", "exited", "unknown"]
-STATUSES: tuple[Status, ...] = ("running", "waiting", "idle", "exited", "unknown")
+Status = Literal["running", "waiting", "error", "idle", "exited", "unknown"]
+STATUSES: tuple[Status, ...] = ("running", "waiting", "error", "idle", "exited", "unknown")
 IslandKind = Literal["user", "bwrap", "docker", "podman", "none"]
 
 
@@ -37,6 +37,9 @@ class SessionRow(msgspec.Struct, kw_only=True):
     pid: int | None
     command: str
     exit_status: int | None
+    # why a session is ``waiting`` or ``error`` (permission, question, plan, sign-in, trust,
+    # login, rate-limit, model-unavailable, ...; atoll.core.patterns), else None
+    reason: str | None = None
 
 
 class HostRow(msgspec.Struct, kw_only=True):
