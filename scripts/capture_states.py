@@ -61,8 +61,15 @@ ERRORS: dict[str, tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]] = 
                    "on tokens per min (TPM): Limit 30000, Used 30000, Requested 100. Please "
                    "try again in 20s.", "type": "tokens", "param": None,
                    "code": "rate_limit_exceeded"}},
-        {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
-                   "status": "RESOURCE_EXHAUSTED"}},
+        # a per-day quota (google.rpc.QuotaFailure): Gemini CLI does not retry it
+        {"error": {"code": 429, "message": "You exceeded your current quota, please check "
+                   "your plan and billing details.", "status": "RESOURCE_EXHAUSTED",
+                   "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                                "violations": [{
+                                    "quotaMetric": "generativelanguage.googleapis.com/"
+                                    "generate_content_free_tier_requests",
+                                    "quotaId": "GenerateRequestsPerDayPerProject"
+                                    "PerModel-FreeTier"}]}]}},
     ),
     "model": (
         404,
@@ -122,15 +129,38 @@ class StateApi(cs.MockApi):
                  for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_use"]
         m = re.search(r"(write|edit) it (\S+)", text)
         tool: tuple[str, dict[str, Any]] | None = None
-        if body.get("stream") and "plan it" in text and "ExitPlanMode" in names and not calls:
-            tool = ("ExitPlanMode", {"plan": "1. Create hello.txt\n2. Write a greeting in it"})
-        elif body.get("stream") and m and m.group(1) == "write" and not calls:
+        # the newest message: a prompt (no tool result yet) or the result of a Read
+        last = msgs[-1] if msgs and isinstance(msgs[-1], dict) else {}
+        blocks = last.get("content") if isinstance(last.get("content"), list) else []
+        results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+        # Claude Code sends a new prompt in the same message as earlier tool results
+        typed = (last.get("content") if isinstance(last.get("content"), str) else
+                 " ".join(str(b.get("text") or "") for b in blocks
+                          if isinstance(b, dict) and b.get("type") == "text"))
+        fresh = not results or any(k in typed for k in ("plan it", "write it", "edit it",
+                                                        "say esc"))
+        after = calls[-1].get("name") if results and calls else None
+        after_read = after == "Read"
+        plan = {"plan": "1. Create hello.txt\n2. Write a greeting in it"}
+        plan_file = re.search(r"[\w./-]*/\.claude/plans/[\w.-]+\.md", json.dumps(body))
+        if body.get("stream") and "plan it" in text and (fresh or after in ("Write",
+                                                                           "ToolSearch")):
+            # plan mode: write the plan file the reminder names, then ExitPlanMode (a
+            # deferred tool in newer releases: loaded through ToolSearch first)
+            if fresh and plan_file:
+                tool = ("Write", {"file_path": plan_file.group(0),
+                                  "content": "# Plan\n\n" + plan["plan"] + "\n"})
+            elif "ExitPlanMode" in names or after == "ToolSearch" or not plan_file:
+                tool = ("ExitPlanMode", plan)
+            else:
+                tool = ("ToolSearch", {"query": "select:ExitPlanMode", "max_results": 1})
+        elif body.get("stream") and m and m.group(1) == "write" and fresh:
             tool = ("Write", {"file_path": m.group(2), "content": "hello\n"})
-        elif body.get("stream") and m and m.group(1) == "edit" and len(calls) < 2:
-            tool = (("Read", {"file_path": m.group(2)}) if not calls else
+        elif body.get("stream") and m and m.group(1) == "edit" and (fresh or after_read):
+            tool = (("Read", {"file_path": m.group(2)}) if fresh else
                     ("Edit", {"file_path": m.group(2), "old_string": "hello",
                               "new_string": "hello world"}))
-        if tool is None and body.get("stream") and "say esc" in text and not calls:
+        if tool is None and body.get("stream") and "say esc" in text and fresh:
             self.anthropic_text(h, body, PROSE)
             return
         if tool is None:
@@ -289,29 +319,32 @@ def claude_ready(p: cs.Pane, timeout: float = 120) -> None:
     until the prompt's footer shows."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        s = p.settle(1.0, 4)
-        if re.search(r"\? for shortcuts|mode on|bypass permissions on|for shortcuts", s) and \
-                not re.search(r"Yes, I accept|trust", s):
+        # the bottom only: an inline TUI leaves answered dialogs in the scrollback
+        rows = cs.tidy(p.settle(1.0, 4)).split("\n")
+        s, low = "\n".join(rows[-30:]), "\n".join(rows[-16:])
+        if re.search(r"\? for shortcuts|mode on|bypass permissions on", low) and \
+                not re.search(r"Yes, I accept|trust|Enter to confirm", low):
             p.steps.append("wait for the prompt")
             return
         if re.search(r"Choose the text style|Security notes|Press Enter to continue", s):
             p.keys("Enter")
-        elif re.search(r"Yes, I accept", s):
+        elif re.search(r"Yes, I accept", low):
             p.keys("Down")
             time.sleep(0.5)
             p.keys("Enter")
-        elif re.search(r"Do you want to use this API key|Detected a custom API key", s):
+        elif re.search(r"Do you want to use this API key|Detected a custom API key", low):
             p.keys("Up")
             time.sleep(0.5)
             p.keys("Enter")
-        elif re.search(r"trust (?:the files in )?this folder", s, re.I):
-            cs.claude_accept_trust(p) if "Yes, I trust" in s else p.keys("Enter")
+        elif re.search(r"trust (?:the files in )?this folder", low, re.I):
+            cs.claude_accept_trust(p) if "Yes, I trust" in low else p.keys("Enter")
         time.sleep(1)
     raise cs.CaptureError(f"claude: no prompt after {timeout}s:\n{p.screen()}")
 
 
 def claude_env(api: StateApi) -> dict[str, str]:
-    return {"ANTHROPIC_AUTH_TOKEN": "atoll-capture-dummy",
+    # IS_SANDBOX=1: --dangerously-skip-permissions refuses to run as root otherwise
+    return {"ANTHROPIC_AUTH_TOKEN": "atoll-capture-dummy", "IS_SANDBOX": "1",
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{api.port}",
             "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_MAX_RETRIES": "0"}
 
@@ -353,6 +386,9 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
         sh.three(p, f"permission_edit{'_' + name if old else ''}", "waiting", "permission")
         p.keys("Escape")
         time.sleep(2)
+
+    def prose(p: cs.Pane) -> None:
+        claude_ready(p)
         p.type("say esc")
         p.wait(r"esc to interrupt it", 60, settle=3)
         sh.three(p, f"idle_prose_esc{'_' + name if old else ''}", "idle")
@@ -393,6 +429,7 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
         sh.three(p, f"trust_folder_{name}", "waiting", "trust")
 
     steps = [(errors, "default" if old else "manual"), (dialogs, "default" if old else "manual"),
+             (prose, "default" if old else "manual"),
              (plan, "plan"), (busy, "")] + ([(trust, None)] if old else [])
     only = set(filter(None, os.environ.get("CAPTURE_ONLY", "").split(",")))
     for fn, mode in steps:
@@ -468,9 +505,12 @@ def gemini(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
         p.wait(r"Enter Gemini API Key")
         p.keys("Enter")
         p.wait(r"Type your message", 60, settle=3)
+        kinds = os.environ.get("CAPTURE_KINDS", "auth,rate,model").split(",")
         for kind, label, reason in (("auth", "error_auth", "login"),
                                     ("rate", "error_rate_limit", "rate-limit"),
                                     ("model", "error_model", "model-unavailable")):
+            if kind not in kinds:
+                continue
             p.type(f"fail {kind}: please run {cs.SHELL_PROMPT}")
             p.wait(r"API Error|rror|401|429|404|[Qq]uota", 240, settle=3)
             p.wait_absent(r"esc to cancel, \d", 240, settle=3)
@@ -540,8 +580,12 @@ def aider(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
                                     ("model", "error_model", "model-unavailable")):
             p.type(f"fail {kind}: please run {cs.SHELL_PROMPT}")
             p.wait(r"Error|error", 180, settle=0)
-            p.wait(r"^> ?$", 300, settle=3)
+            text = p.wait(r"^> ?$|Open URL for more info\?.*\[Yes\]:\s*$", 300, settle=3)
             sh.three(p, label, "error", reason)
+            if re.search(r"Open URL for more info", text.strip().split("\n")[-1]):
+                p.keys("n", "Enter", note="press n Enter")
+                p.wait(r"^> ?$", 60, settle=3)
+                sh.three(p, f"{label}_after", "error", reason)
         p.type("say esc")
         p.wait(r"esc to interrupt it", 60, settle=0)
         p.wait(r"^> ?$", 60, settle=3)

@@ -207,7 +207,7 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
 
     for line in host_problems(listing):
         click.echo(line, err=True)
-    click.echo(table(listing))
+    click.echo(table(listing, color=sys.stdout.isatty()))
 
 
 @cli.command("tui", epilog=EPILOG)

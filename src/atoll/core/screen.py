@@ -33,6 +33,7 @@ _CODEX_COMPOSER = re.compile(r"^\s*›(?:\s|$)")
 _GEMINI_INPUT = re.compile(r"^\s*(?:│\s*)?>\s")
 _AIDER_ECHO = re.compile(r"^>\s*\S")
 _AIDER_PROMPT = re.compile(r"^>\s*$")
+_CLAUDE_SPINNER = re.compile(r"^\s*[·✢✳✶✻✽*]\s")
 _MENU_ITEM = re.compile(r"^\s*[›❯>]\s*\d+\.\s")
 
 MAX_ROWS = 200  # a pane taller than this is read from its bottom 200 rows
@@ -96,7 +97,10 @@ def _claude(rows: list[str]) -> Regions:
     if len(rules) >= 2 and len(rows) - rules[-1] <= 8 and rules[-1] - rules[-2] <= 12:
         top, bottom = rules[-2], rules[-1]
         above, footer = rows[:top], rows[bottom + 1 :]
-        busy = _status_lines(above) + footer
+        # the line above the box counts only when it is the spinner line (a glyph of
+        # Claude Code's spinner first), not the model's prose ("⏺ ... esc to interrupt")
+        status = _status_lines(above)
+        busy = (status if status and _CLAUDE_SPINNER.search(status[0]) else []) + footer
         return Regions(_join(rows), _join(busy),
                        _join(_after_last(above, _CLAUDE_ECHO, FALLBACK_LATEST_LINES)))
     return _fallback(rows)

@@ -10,7 +10,9 @@ Evidence and precedence (docs/status.md has the table and the reasons for each r
 3. a busy marker where the CLI draws it (footer, status or spinner line): ``running``
    whatever the age of the last output, unless the pane's process tree used less than
    ``QUIET_CPU`` % CPU and printed nothing for ``STUCK_AFTER`` seconds (a frozen program):
-   then ``idle`` (source ``cpu``);
+   then ``idle`` (source ``cpu``). It beats a hook ``waiting`` (Claude Code reports
+   nothing between "approved" and "tool finished") but not a hook ``idle`` (the agent's
+   own word that its turn ended);
 4. the agent's own hook report (``@atoll_state`` set by ``atoll hook EVENT``), except a
    ``running`` report on a pane that printed nothing for ``STUCK_AFTER`` seconds at under
    ``QUIET_CPU`` % CPU (a missed Stop), which falls through to 5;
@@ -162,13 +164,13 @@ def classify(ev: Evidence, now: float, active_window: float = DEFAULT_ACTIVE_WIN
         seen = ScreenRead(ev.screen_match, ev.screen_reason)
     if seen.status in ("waiting", "error"):
         return Verdict(seen.status, idle, None, "screen", seen.reason or None)
-    if seen.status == "running":
+    hook = HOOK_STATES.get(ev.hook_state)
+    if seen.status == "running" and hook != "idle":
         if _stuck(ev, idle):
             return Verdict("idle", idle, None, "cpu")
         return Verdict("running", None, None, "screen")
-    hook = HOOK_STATES.get(ev.hook_state)
     if hook is not None and not (hook == "running" and _stuck(ev, idle)):
-        return Verdict(hook, idle if hook != "running" else None, None, "hook",
+        return Verdict(hook, idle if hook == "idle" else None, None, "hook",
                        "hook" if hook == "waiting" else None)
     if idle is None:
         return Verdict("unknown", None, None, "none")
