@@ -512,7 +512,13 @@ def gemini(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
             if kind not in kinds:
                 continue
             p.type(f"fail {kind}: please run {cs.SHELL_PROMPT}")
-            p.wait(r"API Error|rror|401|429|404|[Qq]uota", 240, settle=3)
+            p.wait(r"API Error|rror|401|429|404|[Qq]uota|Usage limit reached", 240, settle=3)
+            if "Usage limit reached" in p.screen():  # a dialog: Keep trying / Stop
+                sh.three(p, f"{label}_dialog", "error", reason)
+                p.keys("Down")
+                time.sleep(0.5)
+                p.keys("Enter", note="press Down Enter (Stop)")
+                time.sleep(3)
             p.wait_absent(r"esc to cancel, \d", 240, settle=3)
             sh.three(p, label, "error", reason)
             if re.search(r"●|○|\d\. ", p.screen().split("Type your message")[0][-800:]):
@@ -580,9 +586,11 @@ def aider(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
                                     ("model", "error_model", "model-unavailable")):
             p.type(f"fail {kind}: please run {cs.SHELL_PROMPT}")
             p.wait(r"Error|error", 180, settle=0)
-            text = p.wait(r"^> ?$|Open URL for more info\?.*\[Yes\]:\s*$", 300, settle=3)
+            # the "Open URL for more info?" question after the error; aider's spinner
+            # thread may overdraw its start ("█░  Waiting for openai/gpt-4oD)on't ask ...")
+            text = p.wait(r"^> ?$|\[Yes\]:\s*$", 300, settle=3)
             sh.three(p, label, "error", reason)
-            if re.search(r"Open URL for more info", text.strip().split("\n")[-1]):
+            if re.search(r"\[Yes\]:\s*$", text.strip().split("\n")[-1]):
                 p.keys("n", "Enter", note="press n Enter")
                 p.wait(r"^> ?$", 60, settle=3)
                 sh.three(p, f"{label}_after", "error", reason)

@@ -344,6 +344,11 @@ def hook_cmd(event: str, ignored: tuple[str, ...]) -> None:
         click.echo(f"atoll: warning: {exc}", err=True)
 
 
+from atoll.cli.hooks_cmd import hooks as _hooks_group  # noqa: E402
+
+cli.add_command(_hooks_group)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors and documented exit codes, never a traceback."""
     try:

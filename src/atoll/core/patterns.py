@@ -190,7 +190,8 @@ _SOURCES: dict[str, _Source] = {
             *_r("rate-limit", r"RESOURCE_EXHAUSTED", r'"code":\s*429\b', r"Quota exceeded",
                 r"Usage limit reached", r"rate limit"),
             *_r("model-unavailable", r"is not found for API version", r'"code":\s*404\b',
-                r"NOT_FOUND"),
+                r"NOT_FOUND", r"you don't have access to \S+",  # a dialog: Keep trying/Stop
+                r"Contact them to enable the"),
         ),
         tail_lines=40,
         layout="gemini",
