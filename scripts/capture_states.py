@@ -143,7 +143,13 @@ class StateApi(cs.MockApi):
         after_read = after == "Read"
         plan = {"plan": "1. Create hello.txt\n2. Write a greeting in it"}
         plan_file = re.search(r"[\w./-]*/\.claude/plans/[\w.-]+\.md", json.dumps(body))
-        if body.get("stream") and "plan it" in text and (fresh or after in ("Write",
+        prompts = [str(b.get("text") or "") for mm in msgs if isinstance(mm, dict)
+                   and mm.get("role") == "user" and isinstance(mm.get("content"), list)
+                   for b in mm["content"] if isinstance(b, dict) and b.get("type") == "text"
+                   and not str(b.get("text") or "").lstrip().startswith("<")
+                   and b.get("text") != "Tool loaded."]
+        prompt = prompts[-1] if prompts else text
+        if body.get("stream") and "plan it" in prompt and (fresh or after in ("Write",
                                                                            "ToolSearch")):
             # plan mode: write the plan file the reminder names, then ExitPlanMode (a
             # deferred tool in newer releases: loaded through ToolSearch first)

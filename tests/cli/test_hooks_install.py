@@ -7,8 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from atoll.core import hookcfg
 from tests.support.proc import atoll
+
+from atoll.core import hookcfg
 
 
 def run(home: Path, *args: str) -> tuple[int, str, str]:
@@ -63,7 +64,7 @@ def test_a_symlinked_settings_file_is_refused_and_not_followed(tmp_path: Path) -
     (tmp_path / ".codex" / "hooks.json").symlink_to(target)
     code, out, err = run(tmp_path, "install", "--agent", "codex")
     assert code == 1 and out == ""
-    assert err.startswith("atoll: error: ") and "hooks.json" in err and "\n" == err[-1]
+    assert err.startswith("atoll: error: ") and "hooks.json" in err and err[-1] == "\n"
     assert err.count("\n") == 1
     assert target.read_text() == "{}"
 

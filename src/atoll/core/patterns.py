@@ -188,6 +188,7 @@ _SOURCES: dict[str, _Source] = {
             *_r("login", r"API key not valid", r"UNAUTHENTICATED", r'"code":\s*40[13]\b',
                 r"API_KEY_INVALID"),
             *_r("rate-limit", r"RESOURCE_EXHAUSTED", r'"code":\s*429\b', r"Quota exceeded",
+                r"exhausted your (?:\w+ )?quota",
                 r"Usage limit reached", r"rate limit"),
             *_r("model-unavailable", r"is not found for API version", r'"code":\s*404\b',
                 r"NOT_FOUND", r"you don't have access to \S+",  # a dialog: Keep trying/Stop

@@ -33,12 +33,13 @@ _CODEX_COMPOSER = re.compile(r"^\s*›(?:\s|$)")
 _GEMINI_INPUT = re.compile(r"^\s*(?:│\s*)?>\s")
 _AIDER_ECHO = re.compile(r"^>\s*\S")
 _AIDER_PROMPT = re.compile(r"^>\s*$")
+_CLAUDE_PROMPT = re.compile(r"^\s*(?:│\s*)?[❯>](?:\s|$)")
 _CLAUDE_SPINNER = re.compile(r"^\s*[·✢✳✶✻✽*]\s")
 _MENU_ITEM = re.compile(r"^\s*[›❯>]\s*\d+\.\s")
 
 MAX_ROWS = 200  # a pane taller than this is read from its bottom 200 rows
 FALLBACK_BUSY_LINES = 6
-FALLBACK_LATEST_LINES = 15
+FALLBACK_LATEST_LINES = 60
 # Claude Code draws tips, todo lists and queued prompts between its spinner line and the
 # input box (indented or ``⎿``-prefixed); at most this many lines are skipped to reach it.
 STATUS_SEARCH_LINES = 12
@@ -50,6 +51,7 @@ class Regions(msgspec.Struct, frozen=True):
     tail: str
     busy: str
     latest: str
+    dialog: str | None = None  # where dialogs count, when not the whole tail
 
 
 def tail_rows(screen: str, lines: int) -> list[str]:
@@ -65,8 +67,9 @@ def _join(rows: list[str]) -> str:
 
 
 def _after_last(rows: list[str], rx: re.Pattern[str], fallback: int) -> list[str]:
-    """Rows after the last one matching ``rx`` (the user's newest prompt), else the last
-    ``fallback`` rows."""
+    """Rows after the last one matching ``rx`` (the user's newest prompt). With none on
+    screen the prompt scrolled off, so every row shown came after it (``fallback`` caps
+    how many are looked at)."""
     for i in range(len(rows) - 1, -1, -1):
         if rx.search(rows[i]) and not _MENU_ITEM.search(rows[i]):
             return rows[i + 1 :]
@@ -86,24 +89,32 @@ def _status_lines(above: list[str]) -> list[str]:
     return out[::-1]
 
 
-def _fallback(rows: list[str]) -> Regions:
-    return Regions(_join(rows), _join(rows[-FALLBACK_BUSY_LINES:]),
-                   _join(rows[-FALLBACK_LATEST_LINES:]))
+def _fallback(rows: list[str], echo: re.Pattern[str] | None = None) -> Regions:
+    """No input line found (a dialog replaced it): the bottom lines are the status region,
+    the rows after the newest prompt the latest."""
+    latest = (_after_last(rows, echo, FALLBACK_LATEST_LINES) if echo is not None
+              else rows[-FALLBACK_LATEST_LINES:])
+    return Regions(_join(rows), _join(rows[-FALLBACK_BUSY_LINES:]), _join(latest))
 
 
 def _claude(rows: list[str]) -> Regions:
     rules = [i for i, r in enumerate(rows) if _RULE.search(r)]
-    # the input box: the last two rules, the lower one near the bottom (footer below it)
-    if len(rules) >= 2 and len(rows) - rules[-1] <= 8 and rules[-1] - rules[-2] <= 12:
+    # the input box: the last two rules, the lower one near the bottom (footer below it),
+    # the prompt ("❯", "│ >") on the line below the upper one
+    if (len(rules) >= 2 and len(rows) - rules[-1] <= 8 and rules[-1] - rules[-2] <= 12
+            and _CLAUDE_PROMPT.search(rows[rules[-2] + 1])):
         top, bottom = rules[-2], rules[-1]
         above, footer = rows[:top], rows[bottom + 1 :]
         # the line above the box counts only when it is the spinner line (a glyph of
         # Claude Code's spinner first), not the model's prose ("⏺ ... esc to interrupt")
         status = _status_lines(above)
         busy = (status if status and _CLAUDE_SPINNER.search(status[0]) else []) + footer
+        # a dialog replaces the input box, so with the box drawn no dialog is open: the
+        # text of answered ones (trust, bypass warning) stays in an inline TUI's scrollback
         return Regions(_join(rows), _join(busy),
-                       _join(_after_last(above, _CLAUDE_ECHO, FALLBACK_LATEST_LINES)))
-    return _fallback(rows)
+                       _join(_after_last(above, _CLAUDE_ECHO, FALLBACK_LATEST_LINES)),
+                       _join(footer))
+    return _fallback(rows, _CLAUDE_ECHO)
 
 
 def _codex(rows: list[str]) -> Regions:
@@ -112,7 +123,7 @@ def _codex(rows: list[str]) -> Regions:
             above, footer = rows[:i], rows[i + 1 :]
             return Regions(_join(rows), _join(_status_lines(above) + footer),
                            _join(_after_last(above, _CODEX_COMPOSER, FALLBACK_LATEST_LINES)))
-    return _fallback(rows)
+    return _fallback(rows, _CODEX_COMPOSER)
 
 
 def _gemini(rows: list[str]) -> Regions:
@@ -122,9 +133,11 @@ def _gemini(rows: list[str]) -> Regions:
             # edits") and the input line
             above = [r for r in rows[:i] if not _RULE.search(r)]
             near = [r for r in above if r.strip()][-3:]
-            return Regions(_join(rows), _join(near + rows[i + 1 :]),
-                           _join(_after_last(above, _GEMINI_INPUT, FALLBACK_LATEST_LINES)))
-    return _fallback(rows)
+            latest = _after_last(above, _GEMINI_INPUT, FALLBACK_LATEST_LINES)
+            # dialogs of the newest turn; the trust dialog's text stays above after a restart
+            return Regions(_join(rows), _join(near + rows[i + 1 :]), _join(latest),
+                           _join(latest + rows[i + 1 :]))
+    return _fallback(rows, _GEMINI_INPUT)
 
 
 def _aider(rows: list[str]) -> Regions:
@@ -158,4 +171,4 @@ def regions(layout: str, screen: str, lines: int) -> Regions:
         text = _join(rows[-lines:])
         return Regions(text, text, text)
     reg = fn(rows)
-    return Regions(_join(rows[-lines:]), reg.busy, reg.latest)
+    return Regions(_join(rows[-lines:]), reg.busy, reg.latest, reg.dialog)

@@ -120,15 +120,16 @@ def _first(patterns: tuple[re.Pattern[str], ...], reasons: tuple[str, ...],
 
 
 def read_screen(agent: str, screen: str) -> ScreenRead:
-    """Read one screen of ``agent``: ``waiting`` (a dialog anywhere in the tail), else
+    """Read one screen of ``agent``: ``waiting`` (a dialog where it can be open), else
     ``running`` (a busy marker in the CLI's status line or footer), else ``error`` (an
     error banner after the user's newest prompt), else nothing. Regions: atoll.core.screen.
     """
     pats = patterns_for(agent)
     reg = regions(pats.layout, screen, pats.tail_lines)
-    why = _first(pats.waiting, pats.waiting_reasons, reg.tail)
+    dialog = reg.tail if reg.dialog is None else reg.dialog
+    why = _first(pats.waiting, pats.waiting_reasons, dialog)
     if why is None:
-        why = _first(generic_waiting(), GENERIC_REASONS, reg.tail)
+        why = _first(generic_waiting(), GENERIC_REASONS, dialog)
     if why is not None:
         return ScreenRead("waiting", why)
     if any(p.search(reg.busy) for p in pats.running):
