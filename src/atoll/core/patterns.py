@@ -57,8 +57,34 @@ def _r(reason: str, *patterns: str) -> tuple[tuple[str, str], ...]:
     return tuple((reason, p) for p in patterns)
 
 
+def _wrap_tolerant(pattern: str) -> str:
+    """``pattern`` with each literal space (outside a character class) as ``\\s+``: a
+    dialog line wraps at the pane's width (an 80-column pane splits "Would you like to
+    proceed?" over two lines, seen in the captures)."""
+    out: list[str] = []
+    in_class = escaped = False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif in_class:
+            out.append(ch)
+            in_class = ch != "]"
+        elif ch == "[":
+            out.append(ch)
+            in_class = True
+        elif ch == " ":
+            out.append(r"\s+")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in patterns)
+    return tuple(re.compile(_wrap_tolerant(p), re.IGNORECASE | re.MULTILINE) for p in patterns)
 
 
 # Reasons (the ``reason`` field of ``atoll ls --json``): waiting = permission, question,
@@ -95,7 +121,9 @@ _SOURCES: dict[str, _Source] = {
     "claude": _Source(
         waiting=(
             # plan approval (ExitPlanMode): "Would you like to proceed?" ... "No, keep planning"
-            *_r("plan", r"No, keep planning", r"Would you like to proceed\?"),
+            *_r("plan", r"No, keep planning", r"Would you like to proceed\?",
+                r"Ready to code\?", r"has written up a plan and is ready to execute",
+                r"Tell Claude what to change"),
             *_r("permission",
                 r"Do you want to proceed\?",  # tool permission ("Bash command ... Do you want")
                 r"Do you want to allow ",  # web fetch / connection permissions
@@ -115,11 +143,12 @@ _SOURCES: dict[str, _Source] = {
                 r"Paste code here if prompted",  # OAuth sign-in waiting for the code
                 r"Do you want to use this API key\?"),
         ),
-        # footer while a turn runs ("esc to interrupt"; "ctrl+c to interrupt" in some
-        # releases), and the spinner line itself ("✻ Caramelizing… (12s · ↓ 200 tokens)",
-        # "✻ Connection refused … · retrying in 2s"), which a bypass-permissions or
-        # background-shell footer leaves as the only busy marker
-        running=_c(r"(?:esc|ctrl\+c) to interrupt",
+        # footer while a turn runs ("esc to interrupt"; the key is the "chat:cancel"
+        # binding, so "ctrl+c to interrupt" where it is rebound), and the spinner line
+        # itself ("✻ Caramelizing… (12s · ↓ 200 tokens)", "✻ Connection refused … ·
+        # retrying in 2s"), which a bypass-permissions or background-shell footer leaves
+        # as the only busy marker
+        running=_c(r"\b(?:esc|ctrl\+\w|[\w+-]{1,16}) to interrupt\b",
                    r"^\s*[·✢✳✶✻✽*]\s+[\w' -]{1,40}(?:…|\.\.\.)",
                    r"^\s*[·✢✳✶✻✽*]\s.*·\s*retrying in \d"),
         error=(
@@ -156,7 +185,7 @@ _SOURCES: dict[str, _Source] = {
                 r"Would you like to make the following edits\?",
                 r"Would you like to grant these permissions\?",
                 r"Would you like to send input to the existing terminal\?",
-                r"Allow the \S+ MCP server to run tool",  # MCP tool approval
+                r"Allow the .{1,80}? MCP server to run tool",  # MCP tool approval
                 r"enter to submit \| esc to cancel",
                 r"Press enter to confirm or esc to cancel"),  # footer of approval dialogs
         ),
