@@ -18,6 +18,8 @@ Prints medians; no thresholds (tests do not time things). Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -103,6 +105,8 @@ def main() -> int:
         print(f"classify x{n} (from cached reads): median {statistics.median(cls_t) * 1000:.2f} ms")
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+        with contextlib.suppress(OSError):  # the socket file outlives the server
+            (Path(f"/tmp/tmux-{os.getuid()}") / socket).unlink()
     return 0
 
 

@@ -579,7 +579,7 @@ def opencode(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None
                                     ("rate", "error_rate_limit", "rate-limit"),
                                     ("model", "error_model", "model-unavailable")):
             p.type(f"fail {kind}: please run {cs.SHELL_PROMPT}")
-            p.wait(r"rror|401|429|404|[Rr]ate|exist", 120, settle=3)
+            p.wait(r"rror|401|429|404|[Rr]ate limit|exist|API key provided", 120, settle=3)
             sh.three(p, label, "error", reason)
             p.keys("Escape")
             time.sleep(1)
