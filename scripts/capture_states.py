@@ -638,7 +638,8 @@ def merge_manifest(out: Path, shots: list[cs.Shot]) -> None:
     by_file = {r["file"]: r for r in old}
     for s in shots:
         by_file[s.file] = {**vars(s), "reason": getattr(s, "reason", "")}
-    rows = sorted(by_file.values(), key=lambda r: (cs.AGENTS.index(r["agent"]), r["file"]))
+    rows = sorted((r for r in by_file.values() if (out / r["file"]).exists()),
+                  key=lambda r: (cs.AGENTS.index(r["agent"]), r["file"]))
     lines = list(HEADER)
     for r in rows:
         lines.append("[[screen]]")

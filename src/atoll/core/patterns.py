@@ -234,7 +234,9 @@ _SOURCES: dict[str, _Source] = {
             *_r("sign-in", r"Connect a provider\s+esc\s*$",  # /connect dialog title
                 r"^\s*API key\s+esc\s*$"),  # API key dialog title
         ),
-        running=_c(r"esc interrupt"),  # status bar while busy ("■■⬝⬝ esc interrupt")
+        # status bar while busy ("■■⬝⬝ esc interrupt"), or while it retries an API error
+        # ("⬝⬝⬝ Rate limit reached … [retrying in 3s attempt #2]")
+        running=_c(r"esc interrupt", r"\[retrying in \d+\w* attempt #\d+\]"),
         error=_OPENAI_ERRORS,
         tail_lines=60,
         layout="opencode",

@@ -35,6 +35,7 @@ _AIDER_ECHO = re.compile(r"^>\s*\S")
 _AIDER_PROMPT = re.compile(r"^>\s*$")
 _CLAUDE_PROMPT = re.compile(r"^\s*(?:│\s*)?[❯>](?:\s|$)")
 _CLAUDE_SPINNER = re.compile(r"^\s*[·✢✳✶✻✽*]\s")
+_OPENCODE_TURN = re.compile(r"^\s*▣\s")
 _MENU_ITEM = re.compile(r"^\s*[›❯>]\s*\d+\.\s")
 
 MAX_ROWS = 200  # a pane taller than this is read from its bottom 200 rows
@@ -150,9 +151,16 @@ def _aider(rows: list[str]) -> Regions:
 
 
 def _opencode(rows: list[str]) -> Regions:
-    # full screen: the status bar is the last lines; the session's newest part is the
-    # bottom of the message list above the input box
-    return Regions(_join(rows), _join(rows[-3:]), _join(rows[-30:]))
+    # full screen: the status bar is the last lines. Each turn of the message list ends
+    # with a "▣  Build · MODEL" line, so the newest turn is the rows after the one before
+    # the last such line, through the last one
+    marks = [i for i, r in enumerate(rows) if _OPENCODE_TURN.search(r)]
+    if marks:
+        start = marks[-2] + 1 if len(marks) >= 2 else 0
+        latest = rows[start : marks[-1] + 1]
+    else:
+        latest = rows[-30:]
+    return Regions(_join(rows), _join(rows[-3:]), _join(latest))
 
 
 _LAYOUTS = {"claude": _claude, "codex": _codex, "gemini": _gemini, "aider": _aider,
