@@ -1,10 +1,10 @@
 """Every screen captured from the real agent CLIs is classified as its manifest expects.
 
-The fixtures (tests/fixtures/screens, made by scripts/capture_screens.py) are plain-text
-``tmux capture-pane -p`` screens; manifest.toml gives each one's agent and expected status.
-The matcher here is the tiny rule the classifier applies to screens: the last ``tail_lines``
-lines (trailing blank lines dropped) are ``waiting`` if any waiting pattern of the agent or
-GENERIC_WAITING matches, else ``running`` if any running pattern matches, else ``idle``.
+The fixtures (tests/fixtures/screens, made by scripts/capture_screens.py and
+scripts/capture_states.py) are plain-text ``tmux capture-pane -p`` screens; manifest.toml
+gives each one's agent, expected status and, for ``waiting``/``error``, the expected reason.
+A screen the classifier's screen reading finds nothing decisive on is ``idle`` (the
+classifier then falls back to activity timestamps).
 """
 
 from __future__ import annotations
@@ -21,32 +21,30 @@ from atoll.core.patterns import (
     AgentPatterns,
     patterns_for,
 )
+from atoll.core.screen import regions
+from atoll.core.status import Evidence, read_screen
+from atoll.core.status import classify as classify_pane
 
 SCREENS = Path(__file__).resolve().parent.parent / "fixtures" / "screens"
 MANIFEST = tomllib.loads((SCREENS / "manifest.toml").read_text(encoding="utf-8"))["screen"]
-STATUSES = ("running", "waiting", "idle")
+STATUSES = ("running", "waiting", "error", "idle")
 
 
-def tail(screen: str, lines: int) -> str:
-    rows = screen.splitlines()
-    while rows and not rows[-1].strip():
-        rows.pop()
-    return "\n".join(rows[-lines:])
-
-
-def classify(screen: str, patterns: AgentPatterns) -> str:
-    text = tail(screen, patterns.tail_lines)
-    if any(p.search(text) for p in (*patterns.waiting, *GENERIC_WAITING)):
-        return "waiting"
-    if any(p.search(text) for p in patterns.running):
-        return "running"
-    return "idle"
+# captured before reasons existed; their reason is checked by the table test all the same
+LEGACY_NO_REASON: set[str] = set()
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
 def test_screen_is_classified_as_expected(entry: dict[str, str]) -> None:
     screen = (SCREENS / entry["file"]).read_text(encoding="utf-8")
-    assert classify(screen, patterns_for(entry["agent"])) == entry["expected"], entry["how"]
+    seen = read_screen(entry["agent"], screen)
+    assert (seen.status or "idle") == entry["expected"], entry["how"]
+    if entry.get("reason"):
+        assert seen.reason == entry["reason"], entry["how"]
+    # the classifier fed this screen, and nothing else, agrees
+    verdict = classify_pane(Evidence(agent=entry["agent"], window_activity=0, screen=screen),
+                            10_000.0)
+    assert verdict.status == entry["expected"]
 
 
 def test_manifest_is_complete_and_well_formed() -> None:
@@ -70,14 +68,34 @@ def test_every_agent_has_waiting_screens() -> None:
             assert len(waiting) >= 2, agent
 
 
-def test_every_running_screen_matches_no_waiting_pattern() -> None:
+def test_every_waiting_and_error_screen_has_a_reason() -> None:
+    for e in MANIFEST:
+        if e["expected"] in ("waiting", "error") and e["file"] not in LEGACY_NO_REASON:
+            assert e.get("reason"), e["file"]
+
+
+def test_every_running_screen_has_no_open_dialog() -> None:
+    """No waiting pattern matches where a dialog can be open on a running screen (text of
+    answered dialogs may stay in an inline TUI's scrollback above the input box)."""
     for e in MANIFEST:
         if e["expected"] != "running":
             continue
         pats = patterns_for(e["agent"])
-        text = tail((SCREENS / e["file"]).read_text(encoding="utf-8"), pats.tail_lines)
+        reg = regions(pats.layout, (SCREENS / e["file"]).read_text(encoding="utf-8"),
+                      pats.tail_lines)
+        text = reg.tail if reg.dialog is None else reg.dialog
         hits = [p.pattern for p in (*pats.waiting, *GENERIC_WAITING) if p.search(text)]
         assert hits == [], e["file"]
+
+
+def test_idle_screens_have_no_busy_marker_in_the_status_line() -> None:
+    """Every idle fixture with "esc to interrupt" somewhere on it (prose, typed text) has
+    it outside the region where the CLI draws its busy marker."""
+    for e in MANIFEST:
+        if e["expected"] != "idle":
+            continue
+        screen = (SCREENS / e["file"]).read_text(encoding="utf-8")
+        assert read_screen(e["agent"], screen).status is None, e["file"]
 
 
 def test_unknown_agent_gets_empty_patterns() -> None:

@@ -211,7 +211,7 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
 
     for line in host_problems(listing):
         click.echo(line, err=True)
-    click.echo(table(listing))
+    click.echo(table(listing, color=sys.stdout.isatty()))
 
 
 @cli.command("tui", epilog=EPILOG)
@@ -368,6 +368,11 @@ def hook_cmd(event: str, ignored: tuple[str, ...]) -> None:
         hook_service.report(event, os.environ.get("TMUX"), os.environ.get("TMUX_PANE"))
     except AtollError as exc:
         click.echo(f"atoll: warning: {exc}", err=True)
+
+
+from atoll.cli.hooks_cmd import hooks as _hooks_group  # noqa: E402
+
+cli.add_command(_hooks_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,16 @@ from atoll.core.display import project_label, status_label
 from atoll.core.models import Listing, SessionRow
 from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
+# ANSI SGR colours of the STATUS cell on a terminal (ECMA-48 8.3.117), the fleet view's
+# colours (tui/model.py STATUS_STYLE): needs-a-human loudest.
+STATUS_SGR = {
+    "waiting": "1;30;43",  # bold black on yellow
+    "error": "1;37;41",  # bold white on red
+    "running": "32",
+    "idle": "36",
+    "exited": "1;31",
+    "unknown": "3;35",
+}
 COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
 RIGHT = {"IDLE", "CPU", "MEM", "AGE"}
 
@@ -33,20 +43,27 @@ def _clean(cell: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in cell)
 
 
-def table(listing: Listing, now: float | None = None) -> str:
-    """The aligned table of ``atoll ls``; control characters from peers shown as ``?``."""
+def table(listing: Listing, now: float | None = None, color: bool = False) -> str:
+    """The aligned table of ``atoll ls``; control characters from peers shown as ``?``.
+    With ``color``, the STATUS cell carries the SGR colour of its status (STATUS_SGR)."""
     now = time.time() if now is None else now
     rows = [tuple(_clean(c) for c in row_cells(r, now)) for r in listing.sessions]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
 
-    def fmt(cells: tuple[str, ...]) -> str:
+    def fmt(cells: tuple[str, ...], status: str = "") -> str:
         parts = [
             c.rjust(w) if h in RIGHT else c.ljust(w)
             for c, w, h in zip(cells, widths, COLUMNS, strict=True)
         ]
+        sgr = STATUS_SGR.get(status) if color else None
+        if sgr:
+            i = COLUMNS.index("STATUS")
+            cell = cells[i]
+            parts[i] = f"\x1b[{sgr}m{cell}\x1b[0m" + " " * (widths[i] - len(cell))
         return "  ".join(parts).rstrip()
 
-    lines = [fmt(COLUMNS)] + [fmt(r) for r in rows]
+    lines = [fmt(COLUMNS)] + [fmt(c, r.status) for c, r in
+                              zip(rows, listing.sessions, strict=True)]
     if not rows:
         lines.append("(no sessions; start one as your agent user with: atoll new NAME "
                      "--agent codex --dir DIR)")

@@ -14,7 +14,10 @@ def project_label(row: SessionRow) -> str:
 
 
 def status_label(row: SessionRow) -> str:
-    """The status, with the exit status for an exited session: ``exited(3)``."""
+    """The status, with the exit status for an exited session (``exited(3)``) and the
+    reason of a waiting or error one (``waiting(permission)``, ``error(login)``)."""
     if row.status == "exited" and row.exit_status is not None:
         return f"exited({row.exit_status})"
+    if row.status in ("waiting", "error") and row.reason:
+        return f"{row.status}({row.reason})"
     return row.status

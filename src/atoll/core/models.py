@@ -11,8 +11,8 @@ from typing import Literal
 
 import msgspec
 
-Status = Literal["running", "waiting", "idle", "exited", "unknown"]
-STATUSES: tuple[Status, ...] = ("running", "waiting", "idle", "exited", "unknown")
+Status = Literal["running", "waiting", "error", "idle", "exited", "unknown"]
+STATUSES: tuple[Status, ...] = ("running", "waiting", "error", "idle", "exited", "unknown")
 IslandKind = Literal["user", "bwrap", "docker", "podman", "none"]
 
 
@@ -37,7 +37,8 @@ class SessionRow(msgspec.Struct, kw_only=True):
     pid: int | None
     command: str
     exit_status: int | None
-    #: why a ``waiting`` (or ``error``/``unknown``) session needs a human, e.g. ``ai-typed``
+    #: why a session is ``waiting`` or ``error`` (permission, question, plan, sign-in,
+    #: trust, login, rate-limit, model-unavailable, ai-typed, ...; atoll.core.patterns)
     reason: str | None = None
     #: Linux users whose AI the session is opened to (``atoll mcp open``; operator's view)
     opened_to: list[str] = msgspec.field(default_factory=list)

@@ -1,13 +1,25 @@
 """The status classifier (shared/DESIGN.md decision 5). Pure: every input is an argument.
 
-Evidence, strongest first:
+Evidence and precedence (docs/status.md has the table and the reasons for each rule):
 
 1. the pane is dead (``remain-on-exit`` kept it): ``exited`` with its exit status;
-2. the agent's own hook report (``@atoll_state`` set by ``atoll hook EVENT``);
-3. the screen: per-agent waiting patterns, then running patterns (:mod:`atoll.core.patterns`);
-4. output activity: a window that printed within ``active_window`` seconds is ``running``,
-   otherwise ``idle`` for ``now - window_activity`` seconds;
-5. nothing usable: ``unknown``.
+2. a screen that needs a human: a ``waiting`` dialog, then an ``error`` banner (with a
+   ``reason``). It beats any hook report: a dialog does not redraw, and the hooks miss
+   states (Claude Code fires no Stop when a turn is interrupted, none between "approved"
+   and "tool finished");
+3. a busy marker where the CLI draws it (footer, status or spinner line): ``running``
+   whatever the age of the last output, unless the pane's process tree used less than
+   ``QUIET_CPU`` % CPU and printed nothing for ``STUCK_AFTER`` seconds (a frozen program):
+   then ``idle`` (source ``cpu``). It beats a hook ``waiting`` (Claude Code reports
+   nothing between "approved" and "tool finished") but not a hook ``idle`` (the agent's
+   own word that its turn ended);
+4. the agent's own hook report (``@atoll_state`` set by ``atoll hook EVENT``), except a
+   ``running`` report on a pane that printed nothing for ``STUCK_AFTER`` seconds at under
+   ``QUIET_CPU`` % CPU (a missed Stop), which falls through to 5;
+5. output activity: a window that printed within ``active_window`` seconds is ``running``;
+   a silent pane whose processes use at least ``BUSY_CPU`` % CPU is ``running`` (source
+   ``cpu``); otherwise ``idle`` for ``now - window_activity`` seconds;
+6. nothing usable: ``unknown``.
 
 ``active_window`` defaults to 3 s: agent spinners redraw at least every second (seen in the
 captured fixtures), and a prompt left alone prints nothing.
@@ -15,10 +27,13 @@ captured fixtures), and a prompt left alone prints nothing.
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from atoll.core.models import Status
-from atoll.core.patterns import generic_waiting, patterns_for
+from atoll.core.patterns import GENERIC_REASONS, generic_waiting, patterns_for
+from atoll.core.screen import regions, tail_rows
 
 HOOK_STATES: dict[str, Status] = {
     "waiting": "waiting",
@@ -43,10 +58,24 @@ HOOK_EVENTS: dict[str, str | None] = {
 }
 
 DEFAULT_ACTIVE_WINDOW = 3.0
+# A busy marker or a hook "running" is not believed once the pane printed nothing for this
+# long while its process tree used (almost) no CPU: Claude Code's spinner redraws several
+# times a second and Codex's status line every second while a turn runs (seen in the
+# captures), so ten minutes of silence at no CPU is a frozen program or a missed Stop,
+# not a long model call (those stream tokens or pings within a minute).
+STUCK_AFTER = 600.0
+QUIET_CPU = 1.0
+# A silent pane above this CPU share (percent of one core) is working (a build, a test run
+# with its output redirected): an idle agent at its prompt uses ~0-2 % (measured with
+# fleet/procs.py on the captured CLIs).
+BUSY_CPU = 20.0
 
 
 class Evidence(msgspec.Struct, frozen=True):
-    """What the classifier looks at, for one pane."""
+    """What the classifier looks at, for one pane. ``cpu_percent``: CPU of the pane's
+    process tree between the last two samples (percent of one core; None = unmeasured).
+    ``screen_reason``: the reason of an earlier :func:`read_screen` (with ``screen_match``).
+    """
 
     agent: str
     dead: bool = False
@@ -55,51 +84,99 @@ class Evidence(msgspec.Struct, frozen=True):
     window_activity: int | None = None
     screen: str | None = None
     screen_match: Status | None = None  # an earlier match_screen() result, when screen is None
+    screen_reason: str = ""
+    cpu_percent: float | None = None
 
 
 class Verdict(msgspec.Struct, frozen=True):
-    """A status, the idle seconds when known, and which evidence decided it."""
+    """A status, the idle seconds when known, which evidence decided it, and for
+    ``waiting``/``error`` a short machine-readable ``reason`` (see atoll.core.patterns)."""
 
     status: Status
     idle_seconds: int | None
     exit_status: int | None
     source: str
+    reason: str | None = None
+
+
+class ScreenRead(msgspec.Struct, frozen=True):
+    """What a screen says: ``status`` (None = nothing decisive) and its ``reason``."""
+
+    status: Status | None
+    reason: str = ""
 
 
 def screen_tail(screen: str, lines: int) -> str:
     """The last ``lines`` non-blank-trailing lines of ``screen``."""
-    rows = screen.rstrip("\n").split("\n")
-    while rows and not rows[-1].strip():
-        rows.pop()
-    return "\n".join(rows[-lines:])
+    return "\n".join(tail_rows(screen, lines))
 
 
-def match_screen(agent: str, screen: str) -> Status | None:
-    """``waiting`` or ``running`` if a pattern of ``agent`` matches the screen's tail."""
-    pats = patterns_for(agent)
-    tail = screen_tail(screen, pats.tail_lines)
-    if any(p.search(tail) for p in pats.waiting) or any(p.search(tail) for p in generic_waiting()):
-        return "waiting"
-    if any(p.search(tail) for p in pats.running):
-        return "running"
+def _first(patterns: tuple[re.Pattern[str], ...], reasons: tuple[str, ...],
+           text: str) -> str | None:
+    for p, r in zip(patterns, reasons, strict=True):
+        if p.search(text):
+            return r
     return None
 
 
+def read_screen(agent: str, screen: str) -> ScreenRead:
+    """Read one screen of ``agent``: ``waiting`` (a dialog where it can be open), else
+    ``running`` (a busy marker in the CLI's status line or footer), else ``error`` (an
+    error banner after the user's newest prompt), else nothing. Regions: atoll.core.screen.
+    """
+    pats = patterns_for(agent)
+    reg = regions(pats.layout, screen, pats.tail_lines)
+    dialog = reg.tail if reg.dialog is None else reg.dialog
+    why = _first(pats.waiting, pats.waiting_reasons, dialog)
+    if why is None:
+        why = _first(generic_waiting(), GENERIC_REASONS, dialog)
+    if why is not None:
+        return ScreenRead("waiting", why)
+    if any(p.search(reg.busy) for p in pats.running):
+        return ScreenRead("running")
+    why = _first(pats.error, pats.error_reasons, reg.latest)
+    if why is not None:
+        return ScreenRead("error", why)
+    return ScreenRead(None)
+
+
+def match_screen(agent: str, screen: str) -> Status | None:
+    """``waiting``, ``running`` or ``error`` if the screen of ``agent`` says so (see
+    :func:`read_screen`), else None."""
+    return read_screen(agent, screen).status
+
+
+def _stuck(ev: Evidence, idle: int | None) -> bool:
+    return (ev.cpu_percent is not None and ev.cpu_percent < QUIET_CPU
+            and idle is not None and idle >= STUCK_AFTER)
+
+
 def classify(ev: Evidence, now: float, active_window: float = DEFAULT_ACTIVE_WINDOW) -> Verdict:
-    """Decide the status of one pane at time ``now`` (seconds since the epoch)."""
+    """Decide the status of one pane at time ``now`` (seconds since the epoch); the
+    precedence is the module docstring's."""
     idle: int | None = None
     if ev.window_activity is not None:
         idle = max(0, int(now - ev.window_activity))
     if ev.dead:
         return Verdict("exited", idle, ev.dead_status, "dead")
+    if ev.screen is not None:
+        seen = read_screen(ev.agent, ev.screen)
+    else:
+        seen = ScreenRead(ev.screen_match, ev.screen_reason)
+    if seen.status in ("waiting", "error"):
+        return Verdict(seen.status, idle, None, "screen", seen.reason or None)
     hook = HOOK_STATES.get(ev.hook_state)
-    if hook is not None:
-        return Verdict(hook, idle if hook == "idle" else None, None, "hook")
-    seen = match_screen(ev.agent, ev.screen) if ev.screen is not None else ev.screen_match
-    if seen is not None:
-        return Verdict(seen, idle if seen == "waiting" else None, None, "screen")
+    if seen.status == "running" and hook != "idle":
+        if _stuck(ev, idle):
+            return Verdict("idle", idle, None, "cpu")
+        return Verdict("running", None, None, "screen")
+    if hook is not None and not (hook == "running" and _stuck(ev, idle)):
+        return Verdict(hook, idle if hook == "idle" else None, None, "hook",
+                       "hook" if hook == "waiting" else None)
     if idle is None:
         return Verdict("unknown", None, None, "none")
     if now - (ev.window_activity or 0) < active_window:
         return Verdict("running", None, None, "activity")
+    if ev.cpu_percent is not None and ev.cpu_percent >= BUSY_CPU:
+        return Verdict("running", None, None, "cpu")
     return Verdict("idle", idle, None, "activity")

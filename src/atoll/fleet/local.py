@@ -13,8 +13,8 @@ import msgspec
 
 from atoll.core.errors import AtollError, ExternalCommandError
 from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
-from atoll.core.models import HostRow, Listing, SessionRow, Status
-from atoll.core.status import Evidence, classify, match_screen
+from atoll.core.models import HostRow, Listing, SessionRow
+from atoll.core.status import Evidence, ScreenRead, classify, read_screen
 from atoll.core.timefmt import rfc3339
 from atoll.core.tmuxfmt import PaneRecord
 from atoll.exec.process import Batch, Completed
@@ -30,14 +30,31 @@ from atoll.tmux.client import DEFAULT_SOCKET
 class ServerPanes(msgspec.Struct):
     server: Server
     panes: list[PaneRecord] = msgspec.field(default_factory=list)
-    # pane_id -> screen match
-    matches: dict[str, Status | None] = msgspec.field(default_factory=dict)
+    # pane_id -> what its screen says
+    matches: dict[str, ScreenRead] = msgspec.field(default_factory=dict)
     visible: bool = True
     error: str | None = None
 
 
 def _needs_screen(p: PaneRecord) -> bool:
-    return not p.pane_dead and p.state not in ("waiting", "running", "idle")
+    # a hook report does not spare the screen: a dialog or error banner beats it, and a
+    # stale report (no Stop after an interrupt) is caught by the screen (core.status)
+    return not p.pane_dead
+
+
+_NO_READ = ScreenRead(None)
+
+
+def _encode(read: ScreenRead) -> str:
+    """The cache's string for a screen read: "" (nothing), "waiting:permission", ..."""
+    return f"{read.status}:{read.reason}" if read.status else ""
+
+
+def _decode(cached: str) -> ScreenRead:
+    status, _, reason = cached.partition(":")
+    if status in ("waiting", "running", "error"):
+        return ScreenRead(status, reason)  # type: ignore[arg-type]
+    return _NO_READ
 
 
 def query_server(
@@ -101,7 +118,7 @@ def match_screens(results: list[ServerPanes], cache: ScreenCache) -> None:
             if hit is None:
                 want.append(p)
             else:
-                out.matches[p.pane_id] = hit or None  # type: ignore[assignment]
+                out.matches[p.pane_id] = _decode(hit)
         if want:
             wants.append((out, want))
     if not wants:
@@ -113,10 +130,10 @@ def match_screens(results: list[ServerPanes], cache: ScreenCache) -> None:
         screens = out.server.client.screens_from(res) if isinstance(res, Completed) else {}
         for p in want:
             if p.pane_id in screens:
-                m = match_screen(p.agent, screens[p.pane_id])
+                m = read_screen(p.agent, screens[p.pane_id])
                 out.matches[p.pane_id] = m
                 cache.store(cache.key(out.server.user, p.pane_id, p.session_created),
-                            p.window_activity, m or "", now)
+                            p.window_activity, _encode(m), now)
 
 
 class LoadSampler(msgspec.Struct):
@@ -165,8 +182,10 @@ def _island(user: str, recorded: str | None) -> str:
     return recorded or "user"
 
 
-def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
+def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: float,
          load: tuple[float | None, int] | None) -> SessionRow:
+    cpu, rss = load if load is not None else (None, None)
+    read = match or _NO_READ
     verdict = classify(
         Evidence(
             agent=p.agent or "",
@@ -174,11 +193,12 @@ def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
             dead_status=p.exit_status,
             hook_state=p.state,
             window_activity=p.window_activity,
-            screen_match=match,
+            screen_match=read.status,
+            screen_reason=read.reason,
+            cpu_percent=cpu if not p.pane_dead else None,
         ),
         now,
     )
-    cpu, rss = load if load is not None else (None, None)
     return SessionRow(
         host=host,
         name=p.session_name,
@@ -198,6 +218,7 @@ def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
         pid=p.pane_pid if not p.pane_dead else None,
         command=p.command or p.pane_current_command,
         exit_status=verdict.exit_status,
+        reason=verdict.reason,
     )
 
 
@@ -208,7 +229,7 @@ def build_rows(
     """Rows from server results; one row per session (its first pane). ``pid_maps`` maps,
     per server user, pane pids seen inside a container to host pids."""
     maps = pid_maps or {}
-    firsts: list[tuple[str, PaneRecord, Status | None]] = []
+    firsts: list[tuple[str, PaneRecord, ScreenRead | None]] = []
     for res in results:
         seen: set[str] = set()
         for p in res.panes:

@@ -42,10 +42,11 @@ COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 
 # Waiting needs a human, so it sorts first and is drawn loudest; exited and unknown differ
 # in colour and wording so a crash never looks like "we could not tell".
-STATUS_ORDER: dict[Status, int] = {"waiting": 0, "running": 1, "idle": 2, "exited": 3,
-                                   "unknown": 4}
+STATUS_ORDER: dict[Status, int] = {"waiting": 0, "error": 1, "running": 2, "idle": 3,
+                                   "exited": 4, "unknown": 5}
 STATUS_STYLE: dict[Status, str] = {
     "waiting": "bold black on yellow",
+    "error": "bold white on red",
     "running": "green",
     "idle": "cyan",
     "exited": "bold red",
