@@ -298,7 +298,9 @@ def peek_cmd(target: str, lines: int | None, as_user: str | None,
         text = remote.run(ctx, host, "peek", name, args, as_user=as_user)
     else:
         text = sessions.peek(ctx, name, as_user, lines)
-    click.echo(text.rstrip("\n"))
+    from atoll.core.text import plain_screen_text
+
+    click.echo(plain_screen_text(text).rstrip("\n"))
 
 
 @cli.command("type", epilog=EPILOG)

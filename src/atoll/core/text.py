@@ -86,3 +86,11 @@ def check_typable(text: str, *, eight_bit_safe: bool) -> None:
             f"refusing to type U+{ord(bad):04X}: the pane's locale is not UTF-8 or its "
             "terminal strips bit 8, so its bytes would act as keys; type ASCII only"
         )
+
+
+def plain_screen_text(text: str) -> str:
+    """Screen text safe to print on the operator's terminal: line feeds and tabs kept, every
+    other C0 control, ESC, DEL and C1 control (U+0080-U+009F) removed, so no escape sequence
+    (OSC 52 clipboard, title, CSI) of a peer or an agent's server reaches the terminal."""
+    return "".join(ch for ch in text if ch in "\n\t" or not (
+        ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F))

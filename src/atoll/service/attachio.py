@@ -52,11 +52,8 @@ def announce(name: str, plan: _Plan, inside_tmux: str | None) -> None:
     detach) and, inside tmux, for a few seconds in the operator's own status line."""
     line = f"atoll: attaching to {name}: {way_back(plan)}"
     print(line, file=sys.stderr, flush=True)
-    if inside_tmux and plan.nested:
+    pane = os.environ.get("TMUX_PANE", "")
+    if inside_tmux and plan.nested and pane.startswith("%") and pane[1:].isdigit():
         from atoll.tmux.client import display_on_client
 
-        try:
-            client = os.ttyname(sys.stdin.fileno())
-        except OSError:
-            return
-        display_on_client(inside_tmux.split(",")[0], client, line)
+        display_on_client(inside_tmux.split(",")[0], pane, line)

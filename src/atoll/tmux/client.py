@@ -268,13 +268,13 @@ class TmuxClient(msgspec.Struct, frozen=True):
         return self.runner.wrap(self.argv(cmd))
 
 
-def display_on_client(socket_path: str, client_tty: str, text: str) -> None:
-    """Show ``text`` for 5 s in the status line of the operator's own tmux client on
-    ``client_tty`` (server at ``socket_path``, from ``$TMUX``). Best effort: a failure is
-    ignored (the same line is on stderr too)."""
+def display_on_client(socket_path: str, pane: str, text: str) -> None:
+    """Show ``text`` for 5 s in the status line of the operator's own tmux client that
+    shows ``pane`` (server at ``socket_path``, from ``$TMUX`` and ``$TMUX_PANE``). Best
+    effort: a failure is ignored (the same line is on stderr too)."""
     from atoll.exec.process import run_argv
 
-    argv = ["tmux", "-S", socket_path, "display-message", "-c", client_tty, "-d", "5000",
+    argv = ["tmux", "-S", socket_path, "display-message", "-t", escape_arg(pane), "-d", "5000",
             escape_arg(escape_format(text))]
     with contextlib.suppress(AtollError):
         run_argv(argv, timeout=5)
