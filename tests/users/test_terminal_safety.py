@@ -136,11 +136,11 @@ def test_an_agent_server_cannot_write_the_operators_clipboard_or_title(
         # inside tmux the agent's detach key is shadowed by the operator's own prefix:
         # Ctrl-] is atoll's; in a plain terminal the agent's own C-b d works too
         done = attach_and_come_back(term, cast, name, ["C-]"] if inside_tmux else ["C-b", "d"])
-        assert "atoll-exit=0" in done
-        assert f"atoll: attaching to {name}: press Ctrl-] to come back here" in done
         buffers, title = outer_clipboard_and_title(term)
         assert buffers == "", f"the agent wrote the operator's clipboard: {buffers!r}"
         assert "pwned" not in title and title == title_before
+        assert "atoll-exit=0" in done
+        assert f"atoll: attaching to {name}: press Ctrl-] to come back here" in done
         assert clients(cast) == ""
     finally:
         term.close()
