@@ -38,6 +38,9 @@ dropped as it arrives, and at most 3 bytes of an unfinished UTF-8 character are 
 
 from __future__ import annotations
 
+import functools
+import re
+
 MAX_CSI = 64
 """Longest CSI sequence passed (bytes, introducer included); tmux's own are under 32."""
 
@@ -59,10 +62,19 @@ _ESC_SINGLE = frozenset(b"78=>DEM")
 _CHARSETS = frozenset(b"0AB")
 _C0_PASS = frozenset(b"\x07\x08\x09\x0a\x0d")
 _CAN, _SUB, _ESC, _BEL = 0x18, 0x1A, 0x1B, 0x07
+_UTF8_CHAR = (rb"\xc2[\xa0-\xbf]|[\xc3-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+              rb"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+              rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+              rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")  # well-formed, >= U+00A0 (RFC 3629)
+_STRING_END = re.compile(rb"[\x07\x18\x1a\x1b]")
+_ASCII_RUN = re.compile(rb"[\x20-\x7e\x07-\x0a\x0d]+")
+_UTF8_RUN = re.compile(rb"(?:" + _UTF8_CHAR + rb")+")
+_WHOLE_CSI = re.compile(rb"\x1b\[[\x20-\x3f]{0,%d}[\x40-\x7e]" % (MAX_CSI - 3))
 
 _GROUND, _ESCAPE, _CSI, _CSI_DROP, _STRING, _STRING_ESC, _CHARSET, _ESC_DROP = range(8)
 
 
+@functools.lru_cache(maxsize=4096)  # a screen redraw repeats the same few sequences
 def _csi_allowed(seq: bytes) -> bool:
     """``seq`` is a complete CSI (``ESC [`` ... final byte)."""
     body, final = seq[2:-1], seq[-1]
@@ -93,8 +105,33 @@ class EscapeFilter:
     def feed(self, data: bytes) -> bytes:
         """Filter ``data``; returns what may reach the terminal now."""
         out = bytearray()
-        for byte in data:
-            self._step(byte, out)
+        i, n = 0, len(data)
+        while i < n:
+            if self._state == _GROUND and not self._need:
+                # fast paths for whole tokens, judged exactly as _step would judge them
+                lead = data[i]
+                if lead == _ESC:
+                    tok = _WHOLE_CSI.match(data, i)
+                    if tok is not None and _csi_allowed(tok.group()):
+                        out += tok.group()
+                elif lead >= 0xC2:
+                    tok = _UTF8_RUN.match(data, i)
+                    if tok is not None:
+                        out += tok.group()
+                else:
+                    tok = _ASCII_RUN.match(data, i)
+                    if tok is not None:
+                        out += tok.group()
+                if tok is not None:
+                    i = tok.end()
+                    continue
+            elif self._state == _STRING:  # skip a string's body up to a possible end
+                end = _STRING_END.search(data, i)
+                if end is None:
+                    break
+                i = end.start()
+            self._step(data[i], out)
+            i += 1
         return bytes(out)
 
     def _step(self, b: int, out: bytearray) -> None:
