@@ -149,6 +149,13 @@ def test_an_agent_server_cannot_write_the_operators_clipboard_or_title(
         atoll("kill", name, "--as", cast.agent, user=cast.op)
 
 
+def own_clients(cast: Cast) -> str:
+    res = subprocess.run(as_user(cast.op, "tmux", "-L", "atoll", "list-clients", "-F",
+                                 "#{session_name} #{client_width}x#{client_height}"),
+                         capture_output=True, text=True, timeout=30)
+    return res.stdout
+
+
 def test_own_session_from_inside_tmux_detaches_with_ctrl_bracket(cast: Cast) -> None:
     res = atoll("new", "mine", "--dir", "/tmp", "--", "sh", "-c",
                 "echo own-marker; exec sleep 100000", user=cast.op)
@@ -157,6 +164,12 @@ def test_own_session_from_inside_tmux_detaches_with_ctrl_bracket(cast: Cast) -> 
                                       f"{atoll_bin()} attach mine; echo atoll-exit=$?; sleep 600"])
     try:
         term.wait(lambda s: "own-marker" in s, "the session's screen")
+        assert own_clients(cast) == "mine 160x40\n"  # the relay's pty has the terminal's size
+        term.tmux("resize-window", "-t", "0", "-x", "120", "-y", "30")  # SIGWINCH to atoll
+        deadline = time.monotonic() + WAIT
+        while own_clients(cast) != "mine 120x30\n" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert own_clients(cast) == "mine 120x30\n"
         term.keys("C-]")
         done = term.wait(lambda s: "atoll-exit=" in s, "atoll attach to return")
         assert "atoll-exit=0" in done
@@ -253,3 +266,20 @@ def test_non_ascii_into_a_utf8_bash_is_typed(cast: Cast) -> None:
         assert not marker.exists()
     finally:
         atoll("kill", name, "--as", cast.agent, user=cast.op)
+
+
+def test_new_attach_from_inside_tmux_as_the_agent_user(cast: Cast) -> None:
+    script = (f"{atoll_bin()} new newatt --as {cast.agent} --dir /tmp --attach -- sh -c "
+              "'echo newatt-marker; exec sleep 100000'; echo atoll-exit=$?; sleep 600")
+    term = OperatorTerminal(cast.op, ["sh", "-c", script])
+    try:
+        term.wait(lambda s: "newatt-marker" in s, "the new session's screen")
+        assert clients(cast) == "newatt\n"
+        term.keys("C-]")
+        done = term.wait(lambda s: "atoll-exit=" in s, "atoll new --attach to return")
+        assert "atoll-exit=0" in done
+        assert "atoll: attaching to newatt: press Ctrl-] to come back here" in done
+        assert clients(cast) == ""
+    finally:
+        term.close()
+        atoll("kill", "newatt", "--as", cast.agent, user=cast.op)
