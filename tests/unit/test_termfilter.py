@@ -19,7 +19,8 @@ CASES = [
     ("text", b"hello world", b"hello world"),
     ("utf-8 text", "zdravo č Ᵽ 😀".encode(), "zdravo č Ᵽ 😀".encode()),
     ("rendering C0", b"a\r\nb\tc\x08d\x07", b"a\r\nb\tc\x08d\x07"),
-    ("other C0 and DEL", b"a\x00\x01\x0e\x0f\x7fb", b"ab"),
+    ("other C0 and DEL", b"a\x00\x01\x1c\x1f\x7fb", b"ab"),
+    ("SO/SI line drawing", b"\x1b)0\x0eqqq\x0f", b"\x1b)0\x0eqqq\x0f"),
     ("OSC 52 clipboard, BEL", b"x\x1b]52;c;cHduZWQ=\x07y", b"xy"),
     ("OSC 52 clipboard, ST", b"x\x1b]52;c;cHduZWQ=\x1b\\y", b"xy"),
     ("OSC 0/2 title", b"\x1b]0;t\x07\x1b]2;t\x1b\\z", b"z"),
@@ -65,7 +66,7 @@ def test_byte_at_a_time_is_the_same(what: str, data: bytes, want: bytes) -> None
 # An independent description of what may come out: the tokens the module docstring lists.
 _MODES = "|".join(str(m) for m in sorted(PRIVATE_MODES))
 _TOKEN = re.compile(
-    rb"[\x20-\x7e\x07\x08\x09\x0a\x0d]"
+    rb"[\x20-\x7e\x07\x08\x09\x0a\x0d\x0e\x0f]"
     rb"|\x1b[78=>DEM]"
     rb"|\x1b[()][0AB]"
     rb"|\x1b\[[0-9;:]*[@ABCDEFGHIJKLMPSTXZ`abdefgmrs]"

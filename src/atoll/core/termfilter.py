@@ -13,8 +13,9 @@ ground state after every token and nothing dropped can combine with what follows
 - printable text: ASCII 0x20-0x7E and valid UTF-8 for code points >= U+00A0 (C1 controls
   U+0080-U+009F, whether as raw 8-bit bytes or UTF-8 encoded, are dropped; so are invalid
   or overlong UTF-8 and surrogates); a character split across two ``feed`` calls is held;
-- C0 controls BEL, BS, HT, LF, CR (BEL only rings: it cannot end anything, since no string
-  sequence is ever passed to the terminal);
+- C0 controls BEL, BS, HT, LF, CR, SO, SI (BEL only rings: it cannot end anything, since no
+  string sequence is ever passed to the terminal; SO/SI switch to and from the line-drawing
+  set, which tmux uses for borders with terminfo ``smacs=^N``, as ``screen`` has);
 - ESC sequences: ``ESC 7``/``ESC 8`` (save/restore cursor), ``ESC =``/``ESC >`` (keypad),
   ``ESC D``/``ESC E``/``ESC M`` (index, next line, reverse index), ``ESC ( C``/``ESC ) C``
   charset designation for C in ``0 A B`` (DEC line drawing, UK, ASCII);
@@ -60,14 +61,14 @@ output (xterm ctlseqs "DEC Private Mode Set")."""
 
 _ESC_SINGLE = frozenset(b"78=>DEM")
 _CHARSETS = frozenset(b"0AB")
-_C0_PASS = frozenset(b"\x07\x08\x09\x0a\x0d")
+_C0_PASS = frozenset(b"\x07\x08\x09\x0a\x0d\x0e\x0f")
 _CAN, _SUB, _ESC, _BEL = 0x18, 0x1A, 0x1B, 0x07
 _UTF8_CHAR = (rb"\xc2[\xa0-\xbf]|[\xc3-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
               rb"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
               rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
               rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")  # well-formed, >= U+00A0 (RFC 3629)
 _STRING_END = re.compile(rb"[\x07\x18\x1a\x1b]")
-_ASCII_RUN = re.compile(rb"[\x20-\x7e\x07-\x0a\x0d]+")
+_ASCII_RUN = re.compile(rb"[\x20-\x7e\x07-\x0a\x0d-\x0f]+")
 _UTF8_RUN = re.compile(rb"(?:" + _UTF8_CHAR + rb")+")
 _WHOLE_CSI = re.compile(rb"\x1b\[[\x20-\x3f]{0,%d}[\x40-\x7e]" % (MAX_CSI - 3))
 

@@ -31,10 +31,10 @@ nothing to it by default, and it cannot be typed by accident as text."""
 DETACH_KEY_NAME = "Ctrl-]"
 
 RESET_AFTER_DETACH = (b"\x1b[r\x1b[0m\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l"
-                      b"\x1b[?2004l\x1b[?25h\x1b>\x1b[?1049l")
+                      b"\x1b[?2004l\x1b[?25h\x1b>\x0f\x1b(B\x1b[?1049l")
 """What a tmux client writes when it detaches (scroll region, attributes, mouse, focus and
-paste modes, cursor, keypad, main screen), written by atoll after its detach key, since the
-client it hangs up has lost its terminal and writes nothing."""
+paste modes, cursor, keypad, character set, main screen), written by atoll after its detach
+key, since the client it hangs up has lost its terminal and writes nothing."""
 
 
 @dataclass(frozen=True)
