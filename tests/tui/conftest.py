@@ -81,7 +81,8 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], bool]] = []
 
-    def __call__(self, argv: list[str], *, unset_tmux: bool = False) -> int:
+    def __call__(self, argv: list[str], *, unset_tmux: bool = False,
+                 relay: object = None) -> int:
         self.calls.append((list(argv), unset_tmux))
         return 0
 

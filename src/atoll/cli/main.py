@@ -160,6 +160,10 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
                    details={"command": list(command), "agent": agent})
         click.echo(f"atoll: started {name} on {host}", err=True)
         if attach:
+            from atoll.service.attachio import NESTED_WAY_BACK
+
+            click.echo(f"atoll: attaching to {host}:{name}: {NESTED_WAY_BACK}",
+                       err=True)
             remote.run(ctx, host, "attach", name, [], as_user=as_user, tty=True)
         return
     from atoll.core.islands import parse_size
@@ -245,7 +249,10 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None,
     host, target = split_target(target)
     if host is not None:
         from atoll.service import remote
+        from atoll.service.attachio import NESTED_WAY_BACK
 
+        click.echo(f"atoll: attaching to {host}:{target}: {NESTED_WAY_BACK}",
+                   err=True)
         remote.run(ctx, host, "attach", target, ["--read-only"] if read_only else [],
                    as_user=as_user, tty=True, details={"read_only": read_only})
         return
@@ -301,7 +308,9 @@ def peek_cmd(target: str, lines: int | None, as_user: str | None,
         text = remote.run(ctx, host, "peek", name, args, as_user=as_user)
     else:
         text = sessions.peek(ctx, name, as_user, lines)
-    click.echo(text.rstrip("\n"))
+    from atoll.core.text import plain_screen_text
+
+    click.echo(plain_screen_text(text).rstrip("\n"))
 
 
 @cli.command("logs", epilog=EPILOG)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from collections.abc import Callable
 import msgspec
 
 from atoll.core.errors import AtollError, ExternalCommandError
+from atoll.exec.relay import Relay, copy_size, pump, set_controlling_tty
 
 
 class Completed(msgspec.Struct, frozen=True):
@@ -93,20 +95,57 @@ def run_argv(
     return Completed(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
 
 
-def run_foreground(argv: list[str], *, unset_tmux: bool = False) -> int:
+def run_foreground(argv: list[str], *, unset_tmux: bool = False,
+                   relay: Relay | None = None) -> int:
     """Run ``argv`` attached to this terminal (inherited stdin/stdout/stderr), wait for it,
     and return its exit status. No shell; the environment is inherited (minus ``TMUX`` when
     ``unset_tmux``, so that a nested ``tmux attach`` is not refused). Used by the fleet TUI
-    to attach while it is suspended. Raises AtollError when the program does not exist."""
+    to attach while it is suspended. With ``relay``, the program runs on a pty of its own
+    and this terminal is relayed to it (:func:`atoll.exec.relay.pump`): its output passes
+    ``relay.transform``, and the detach key ends it (status 0). Raises AtollError when the
+    program does not exist."""
     env = dict(os.environ)
     if unset_tmux:
         env.pop("TMUX", None)
+    if relay is not None:
+        return _run_relayed(argv, env, relay)
     try:
         return subprocess.run(argv, env=env, cwd=_cwd(argv), check=False).returncode
     except FileNotFoundError as exc:
         raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
     except OSError as exc:
         raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+
+
+def _run_relayed(argv: list[str], env: dict[str, str], relay: Relay) -> int:
+    master, slave = os.openpty()
+    try:
+        copy_size(0, slave)
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                cwd=_cwd(argv), start_new_session=True, close_fds=True,
+                                preexec_fn=set_controlling_tty)
+    except FileNotFoundError as exc:
+        os.close(master)
+        raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
+    except OSError as exc:
+        os.close(master)
+        raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    finally:
+        os.close(slave)
+    detached = False
+    try:
+        detached = pump(master, relay, lambda: proc.poll() is not None)
+    finally:
+        os.close(master)  # the pty hangs up: the client (and sudo, ssh) get SIGHUP
+        if detached:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGHUP)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+    return 0 if detached else code
 
 
 def spawn_detached(argv: list[str], *, env: dict[str, str], log_path: str) -> int:

@@ -47,7 +47,9 @@ from atoll.core.errors import (
 )
 from atoll.core.models import HostRow, SessionRow, decode_listing
 from atoll.core.names import has_control_chars, validate_host_name
+from atoll.core.termfilter import EscapeFilter
 from atoll.exec.process import Capped, Completed, run_capped, run_foreground
+from atoll.exec.relay import Relay
 from atoll.exec.runner import Ssh
 from atoll.fleet.sshctl import (
     check_master,
@@ -349,7 +351,7 @@ def remote_action(alias: str, argv: list[str], correlation_id: str | None,
     status with the peer's message prefixed by ``alias``."""
     if tty:
         full = attach_argv(alias, argv, correlation_id)
-        code = run_foreground(full)
+        code = run_foreground(full, relay=Relay(EscapeFilter().feed))  # a peer's bytes
         if code == 255:
             raise HostUnreachableError(f"{alias}: ssh failed")
         if code != 0:

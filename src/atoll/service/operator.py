@@ -29,7 +29,7 @@ from atoll.core.operator import (
     validate_mcp_key,
     validate_wait,
 )
-from atoll.core.text import sanitize_typed_text
+from atoll.core.text import check_typable, sanitize_typed_text
 from atoll.fleet.servers import Server
 from atoll.service import audit, openings
 from atoll.service.context import Context
@@ -169,11 +169,13 @@ class Tools:
         if not clean:
             raise UsageError("nothing to type after removing control characters")
         opening, server, _ = self._open("type_text", session)
-        if not clean.isascii():
-            why = ("only plain ASCII can be typed here: in a terminal that is not UTF-8 the "
-                   "bytes of other characters act as Meta keys")
-            self._deny("type_text", session, why)
-            raise UsageError(why)
+        if not clean.isascii():  # the same locale and istrip probe as `atoll type`
+            try:
+                check_typable(clean,
+                              eight_bit_safe=server.client.eight_bit_safe(opening.name))
+            except UsageError as exc:
+                self._deny("type_text", session, str(exc))
+                raise
         details = self._details("type_text", {
             "text": clean, "sha256": hashlib.sha256(clean.encode()).hexdigest(),
             "removed": len(text) - len(clean)})

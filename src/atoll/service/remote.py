@@ -44,6 +44,8 @@ class RemoteAttachPlan(msgspec.Struct, frozen=True):
     as_user: str | None
     read_only: bool
     switch: bool = False  # never a switch-client: the session is on another machine
+    nested: bool = True  # always on atoll's relay, detached with its key
+    filtered: bool = True  # a peer's bytes are hostile: always filtered
 
 
 def attach_plan(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
-from atoll.core.text import sanitize_typed_text
+from atoll.core.text import check_typable, sanitize_typed_text
 from atoll.core.timefmt import rfc3339
 from atoll.exec.reaper import reaper_argv
 from atoll.exec.runner import Local
@@ -347,6 +347,8 @@ def type_text(
     if not clean and not enter:
         raise UsageError("nothing to type after removing control characters")
     server = resolve(ctx, name, as_user)
+    if not clean.isascii():  # ASCII printable is safe in every locale; probe only else
+        check_typable(clean, eight_bit_safe=server.client.eight_bit_safe(name))
     details: dict[str, object] = {
         "text": clean,
         "sha256": hashlib.sha256(clean.encode()).hexdigest(),
@@ -362,11 +364,15 @@ def type_text(
 
 @dataclass(frozen=True)
 class AttachPlan:
-    """How to attach: ``argv`` to exec, or a ``message`` when it cannot be done."""
+    """How to attach: ``argv`` to run; ``switch`` (switch-client of the caller's own
+    client); ``nested`` (run on atoll's pty relay, detached with its key, see
+    :mod:`atoll.service.attachio`); ``filtered`` (its output passes the escape filter)."""
 
     argv: list[str]
     switch: bool
     server: Server
+    nested: bool = False
+    filtered: bool = False
 
 
 def attach_plan(
@@ -374,20 +380,23 @@ def attach_plan(
     inside_tmux: str | None = None,
 ) -> AttachPlan:
     """Plan an attach. ``inside_tmux`` is ``$TMUX`` of the caller: inside tmux, switch-client
-    works only for a session on the same server (the same socket path); otherwise a nested
-    attach is refused by tmux, so the plan unsets TMUX explicitly (documented)."""
+    works only for a session on the same server (the same socket path). Every other attach
+    from inside tmux is a nested client on atoll's relay (TMUX unset), and so is every
+    attach to a server the operator does not own, whose output is filtered (issue 11.5)."""
     server = resolve(ctx, name, as_user)
+    owned = server.user == ctx.operator
     same_server = False
     if inside_tmux:
         sock = inside_tmux.split(",")[0]
-        same_server = server.user == ctx.operator and os.path.basename(sock) == ctx.socket
+        same_server = owned and os.path.basename(sock) == ctx.socket
     if same_server:
         argv = server.client.switch_argv(name, read_only=read_only)
     elif server.attach_argv is not None:
         argv = server.attach_argv(name, read_only=read_only)
     else:
         argv = server.client.attach_argv(name, read_only=read_only)
-    return AttachPlan(argv, same_server, server)
+    nested = not same_server and (bool(inside_tmux) or not owned)
+    return AttachPlan(argv, same_server, server, nested=nested, filtered=not owned)
 
 
 def record_attach(ctx: Context, plan: AttachPlan, name: str, read_only: bool) -> None:
@@ -414,27 +423,21 @@ __all__ = [
 
 def attach(
     ctx: Context, name: str, *, read_only: bool, as_user: str | None, inside_tmux: str | None,
-    nest: bool = False,
 ) -> int:
     """Record the attach, run tmux attach in this terminal until the user detaches, then
-    record the detach; returns tmux's exit status.
+    record the detach; returns tmux's exit status (0 after the relay's detach key).
 
     atoll waits for tmux instead of replacing itself with it (exec), so that the ledger can
-    hold the detach too. Inside tmux, a session on the same server is reached with
-    switch-client; any other needs a nested client, which is refused with a clear error
-    unless ``nest``.
-    """
-    from atoll.core.errors import AtollError
+    hold the detach too. How to come back is said on stderr first (and, inside tmux, in the
+    operator's status line)."""
     from atoll.exec.process import run_foreground
+    from atoll.service import attachio
 
     plan = attach_plan(ctx, name, read_only=read_only, as_user=as_user, inside_tmux=inside_tmux)
-    if inside_tmux and not plan.switch and not nest:
-        raise AtollError(
-            f"cannot switch to {name!r} from inside tmux: it runs on {plan.server.user}'s tmux "
-            "server; detach first (prefix d) or run it from a plain terminal"
-        )
     record_attach(ctx, plan, name, read_only)
-    status = run_foreground(plan.argv, unset_tmux=not plan.switch)
+    attachio.announce(name, plan, inside_tmux)
+    status = run_foreground(plan.argv, unset_tmux=not plan.switch,
+                            relay=attachio.relay_for(plan))
     if not plan.switch:
         record_detach(ctx, plan, name, status)
     return status

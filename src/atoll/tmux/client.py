@@ -7,10 +7,14 @@ session's current window/pane (tmux(1) "COMMANDS", target-session).
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError
 from atoll.core.operator import PANE_INFO_FORMAT, PaneInfo, parse_pane_info
+from atoll.core.text import MAX_ENVIRON, environ_is_utf8, foreground_pgid, stty_strips_bit8
 from atoll.core.tmuxfmt import (
     PaneRecord,
     escape_arg,
@@ -49,6 +53,8 @@ def _is_no_server(stderr: str) -> bool:
 def _is_no_session(stderr: str) -> bool:
     return any(s in stderr for s in _NO_SESSION)
 
+
+_PTS = re.compile(r"/dev/pts/[0-9]{1,7}")
 
 _MARKER = "\x1eatoll-pane\x1e"
 
@@ -223,6 +229,28 @@ class TmuxClient(msgspec.Struct, frozen=True):
         if text:
             self._checked(name, ["send-keys", "-t", f"={name}:", "-l", "--", text])
 
+    def eight_bit_safe(self, name: str) -> bool:
+        """Whether bytes >= 0x80 typed into session ``name`` arrive as text: the pane's
+        foreground process has a UTF-8 locale and its tty keeps bit 8 (see
+        :func:`atoll.core.text.check_typable`). Read with the server owner's rights
+        (``/proc/PID/stat``, ``/proc/TPGID/environ``, ``stty -a -F TTY``); every answer
+        that cannot be read or does not look right means False (the safe side)."""
+        res = self._checked(name, ["display-message", "-p", "-t", f"={name}:",
+                                   "#{pane_pid} #{pane_tty}"])
+        pid, _, tty = res.text().strip().partition(" ")
+        if not (pid.isdigit() and len(pid) <= 10 and _PTS.fullmatch(tty)):
+            return False
+        stat = self.runner.run(["head", "-c", "4096", f"/proc/{pid}/stat"], timeout=10)
+        pgid = foreground_pgid(stat.stdout) if stat.ok else None
+        if pgid is None:
+            return False
+        env = self.runner.run(["head", "-c", str(MAX_ENVIRON), f"/proc/{pgid}/environ"],
+                              timeout=10)
+        if not env.ok or not environ_is_utf8(env.stdout):
+            return False
+        stty = self.runner.run(["stty", "-a", "-F", tty], timeout=10)
+        return stty.ok and not stty_strips_bit8(stty.text())
+
     def send_enter(self, name: str) -> None:
         self._checked(name, ["send-keys", "-t", f"={name}:", "Enter"])
 
@@ -261,3 +289,15 @@ class TmuxClient(msgspec.Struct, frozen=True):
         """Press one named key (tmux(1) KEY BINDINGS) in session ``name``. The caller has
         checked it against its closed list; it is never sent with ``-l``."""
         self._checked(name, ["send-keys", "-t", f"={name}:", key])
+
+
+def display_on_client(socket_path: str, pane: str, text: str) -> None:
+    """Show ``text`` for 5 s in the status line of the operator's own tmux client that
+    shows ``pane`` (server at ``socket_path``, from ``$TMUX`` and ``$TMUX_PANE``). Best
+    effort: a failure is ignored (the same line is on stderr too)."""
+    from atoll.exec.process import run_argv
+
+    argv = ["tmux", "-S", socket_path, "display-message", "-t", escape_arg(pane), "-d", "5000",
+            escape_arg(escape_format(text))]
+    with contextlib.suppress(AtollError):
+        run_argv(argv, timeout=5)

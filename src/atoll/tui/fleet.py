@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from atoll.core.errors import AtollError
 from atoll.core.models import Listing, SessionRow, Status
+from atoll.service.attachio import relay_for
 from atoll.service.remote import RemoteAttachPlan
 from atoll.service.sessions import NewSession
 from atoll.tui import model
@@ -363,7 +364,8 @@ class FleetScreen(Screen[None]):
     def _run_attached(self, row: SessionRow, plan: AnyAttachPlan) -> None:
         try:
             with self._suspended():
-                status = self.fleet_app.foreground(plan.argv, unset_tmux=not plan.switch)
+                status = self.fleet_app.foreground(plan.argv, unset_tmux=not plan.switch,
+                                                   relay=relay_for(plan))
             if self.fleet_app.backend is not None:
                 self.fleet_app.backend.record_detach(row, plan, status)
         except SuspendNotSupported:
