@@ -28,7 +28,8 @@ from textual.widgets import DataTable
 
 from atoll.core.models import HostRow, Listing, SessionRow
 from atoll.core.timefmt import rfc3339
-from atoll.tui.app import FleetApp
+from atoll.tui import create_app
+from atoll.tui.options import FleetOptions
 
 NOW = 1_795_000_000.0
 STATUSES = ("running", "waiting", "idle", "exited", "unknown")
@@ -132,7 +133,8 @@ async def floor(sessions: int, runs: int) -> tuple[list[float], list[float]]:
 
 
 async def bench(sessions: int, runs: int) -> None:
-    app = FleetApp(None, clock=lambda: NOW, operator="alice", cwd="/tmp", agent_users=[])
+    app = create_app(FleetOptions(None, clock=lambda: NOW, operator="alice", cwd="/tmp",
+                                  agent_users=[]))
     base = listing(sessions)
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()

@@ -7,15 +7,17 @@ import msgspec
 import pytest
 
 from atoll.core.models import Listing
+from atoll.tui import create_app
 from atoll.tui.app import FleetApp
 from atoll.tui.model import row_key
+from atoll.tui.options import FleetOptions
 
 from .fixtures import NOW, row, synthetic, with_status
 
 
 def offline() -> FleetApp:
-    return FleetApp(None, clock=lambda: NOW, operator="alice", cwd="/home/alice",
-                    agent_users=[])
+    return create_app(FleetOptions(None, clock=lambda: NOW, operator="alice", cwd="/home/alice",
+                                   agent_users=[]))
 
 
 @pytest.mark.asyncio

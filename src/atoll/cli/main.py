@@ -82,9 +82,9 @@ def cli(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from atoll.tui import run_tui
+            from atoll.tui import create_app
 
-            run_tui()
+            create_app().run()
         else:
             ctx.invoke(ls_cmd)
 
@@ -219,9 +219,9 @@ def tui_cmd(read_only: bool) -> None:
     Keys: Enter attach, r watch (read-only attach), p preview, t type, n new,
     ctrl-d kill, / filter, s sort, g group, R refresh, ? help, q quit.
     """
-    from atoll.tui import run_tui
+    from atoll.tui import create_app
 
-    run_tui(read_only=read_only)
+    create_app(read_only=read_only).run()
 
 
 @cli.command("attach", epilog=EPILOG)

@@ -42,10 +42,13 @@ COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 
 # Waiting needs a human, so it sorts first and is drawn loudest; exited and unknown differ
 # in colour and wording so a crash never looks like "we could not tell".
-STATUS_ORDER: dict[Status, int] = {"waiting": 0, "running": 1, "idle": 2, "exited": 3,
-                                   "unknown": 4}
-STATUS_STYLE: dict[Status, str] = {
+# Statuses are compared as plain strings: a status this version does not know (a newer
+# peer's) sorts after the known ones and is drawn unstyled, never an error.
+STATUS_ORDER: dict[str, int] = {"waiting": 0, "error": 1, "running": 2, "idle": 3,
+                                "exited": 4, "unknown": 5}
+STATUS_STYLE: dict[str, str] = {
     "waiting": "bold black on yellow",
+    "error": "bold white on red",
     "running": "green",
     "idle": "cyan",
     "exited": "bold red",
@@ -55,7 +58,9 @@ FLAG_STYLE = "bold black on yellow"
 GROUP_STYLE = "bold underline"
 
 SORTS: tuple[str, ...] = ("status", "name", "host", "idle", "cpu", "mem", "age")
-GROUPS: tuple[str, ...] = ("none", "host", "project")
+GROUPS: tuple[str, ...] = ("none", "host", "project", "person")
+ATTENTION: frozenset[str] = frozenset({"waiting", "error"})
+"""Statuses that need a human: the "next waiting" key jumps between them."""
 MAX_CELL = 40
 
 Cell = tuple[str, str]
@@ -111,18 +116,30 @@ def group_value(row: SessionRow, group: str) -> str:
         return row.host
     if group == "project":
         return project_label(row)
+    if group == "person":
+        return person(row)
     return ""
 
 
+def person(row: SessionRow) -> str:
+    """The human a session belongs to: the operator who launched it, else (a session atoll
+    did not start) its agent user."""
+    return row.launched_by or row.agent_user
+
+
 def group_cells(group: str, value: str, rows: list[SessionRow]) -> tuple[Cell, ...]:
-    """A heading row: ``▾ value · count`` in the grouped column, waiting count under STATUS
-    (kept short: DataTable columns only ever grow)."""
-    waiting = sum(1 for r in rows if r.status == "waiting")
+    """A heading row, drawn across the whole row: ``▾ value · count`` (for a person, also
+    the agent users the sessions run as), then how many need a human."""
     cells: list[Cell] = [("", "")] * len(COLUMNS)
-    column = COLUMN_KEYS.index("host" if group == "host" else "project")
-    cells[column] = (f"▾ {clean(value, MAX_CELL - 8)} · {len(rows)}", GROUP_STYLE)
-    if waiting:
-        cells[COLUMN_KEYS.index("status")] = (f"{waiting} waiting", "bold yellow")
+    title = f"▾ {clean(value, MAX_CELL - 8)} · {len(rows)}"
+    if group == "person":
+        users = sorted({clean(r.agent_user) for r in rows})
+        title += f" (as {', '.join(users)})"
+    cells[0] = (title, GROUP_STYLE)
+    counts = {s: sum(1 for r in rows if r.status == s) for s in sorted(ATTENTION)}
+    note = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if note:
+        cells[1] = (note, "bold yellow")
     return tuple(cells)
 
 
@@ -205,7 +222,7 @@ def layout(
         if matches(r, filter_text, now, cells):
             lines.append(Line(key, cells, r))
     lines.sort(key=lambda line: sort_key(line.row, sort, now))  # type: ignore[arg-type]
-    if group not in ("host", "project"):
+    if group not in ("host", "project", "person"):
         return lines
     buckets: dict[str, list[Line]] = {}
     for line in lines:
