@@ -225,6 +225,7 @@ class FleetScreen(Screen[None]):
         if turned:
             self._alert(turned)
         if self.preview_on:
+            self._size_preview()
             self._start_peek()
 
     def _redraw(self) -> None:
@@ -306,10 +307,26 @@ class FleetScreen(Screen[None]):
                 return
         self.say("nothing needs you: no session is waiting or in error")
 
+    def on_resize(self, _event: events.Resize) -> None:
+        self._size_preview()
+
+    def _size_preview(self) -> None:
+        """The preview takes what the table does not need, at least 40% of the width, and
+        leaves the table at least 40 cells (NAME, PROJECT, STATUS, IDLE)."""
+        if not self.preview_on:
+            return
+        body = self.size.width
+        least = body * 2 // 5
+        width = max(least, min(body - self.table.wanted_width, body - 40))
+        panel = self.query_one("#preview", Static)
+        if panel.styles.width is None or panel.styles.width.value != width:
+            panel.styles.width = width
+
     def action_preview(self) -> None:
         self.preview_on = not self.preview_on
         self.set_class(self.preview_on, "-preview")
         if self.preview_on:
+            self._size_preview()
             self.query_one("#preview", Static).update(Text("loading…", style="dim"))
             self._start_peek()
 

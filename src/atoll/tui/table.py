@@ -150,6 +150,12 @@ class FleetTable(ScrollView, can_focus=True):
         self._fit()
         return list(self._columns)
 
+    @property
+    def wanted_width(self) -> int:
+        """Cells this table needs to show every column at full width, scrollbar included."""
+        return (sum(n + 2 * PAD for n in self._natural)
+                + self.styles.scrollbar_size_vertical)
+
     def get_row(self, key: str) -> list[CellText]:
         """The cells of row ``key``, every column (KeyError when it is not shown)."""
         return list(self._texts[key])
