@@ -216,7 +216,7 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
 def tui_cmd(read_only: bool) -> None:
     """The fleet view: every session on this host and the configured hosts, live.
 
-    Keys: Enter attach, r watch (read-only attach), p preview, t type, n new,
+    Keys: Enter attach, w next waiting, r watch (read-only attach), p preview, t type, n new,
     ctrl-d kill, / filter, s sort, g group, R refresh, ? help, q quit.
     """
     from atoll.tui import create_app

@@ -123,7 +123,7 @@ class FleetScreen(Screen[None]):
         yield FilterInput(placeholder="filter: words matched in any column; Enter keeps, Esc "
                           "clears", id="filter")
         yield Static(id="status")
-        yield KeyLine(self.options.read_only, id="keys")
+        yield KeyLine(self.options.read_only, id="keyline")
 
     def on_mount(self) -> None:
         self._ready = True

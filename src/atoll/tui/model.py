@@ -272,17 +272,14 @@ def summary(
     hosts = listing.hosts
     reachable = sum(1 for h in hosts if h.reachable)
     waiting = sum(1 for r in listing.sessions if r.status == "waiting")
-    parts = [
-        f"hosts {reachable}/{len(hosts)}",
-        f"sessions {len(listing.sessions)}",
-        f"waiting {waiting}",
-        f"sort {sort}",
-        f"group {group}",
-    ]
-    if filter_text:
-        parts.append(f"filter {clean(filter_text)!r} ({shown} shown)")
+    # Most needed first: a narrow terminal cuts the line at its right edge.
+    parts = [f"hosts {reachable}/{len(hosts)}", f"sessions {len(listing.sessions)}",
+             f"waiting {waiting}"]
     if read_only:
         parts.append("READ-ONLY")
+    if filter_text:
+        parts.append(f"filter {clean(filter_text)!r} ({shown} shown)")
+    parts += [f"sort {sort}", f"group {group}"]
     loads = tuple(
         (host_load(h, listing.sessions), (not h.reachable) or h.stale or bool(h.error))
         for h in hosts
