@@ -155,16 +155,18 @@ def matches(row: SessionRow, text: str, now: float,
 
 
 class CellCache:
-    """Cells per session key, reused while the row object and its flag stay the same (a
-    keypress re-sorts or re-filters without re-formatting 500 rows); AGE, which moves with
-    ``now``, is recomputed every time."""
+    """Cells per session key, reused while the row stays equal and its flag the same (a
+    keypress re-sorts or re-filters, and an unchanged refresh redraws, without re-formatting
+    500 rows); AGE, which moves with ``now``, is recomputed every time."""
 
     def __init__(self) -> None:
         self._memo: dict[str, tuple[SessionRow, bool, tuple[Cell, ...], float | None]] = {}
 
     def cells(self, key: str, row: SessionRow, now: float, flagged: bool) -> tuple[Cell, ...]:
         hit = self._memo.get(key)
-        if hit is None or hit[0] is not row or hit[1] != flagged:
+        # A refresh brings new row objects; an equal one (most, when little moved) keeps
+        # its cells (msgspec compares the fields in C, far cheaper than formatting them).
+        if hit is None or hit[1] != flagged or (hit[0] is not row and hit[0] != row):
             created = parse_rfc3339(row.created) if row.created else None
             hit = (row, flagged, row_cells(row, now, flagged)[:-1], created)
             self._memo[key] = hit

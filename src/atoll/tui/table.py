@@ -239,15 +239,19 @@ class FleetTable(ScrollView, can_focus=True):
         """Put the cursor on ``row`` (clamped), scroll it into view, and post
         :class:`Highlighted` when it is on another session than before."""
         row = max(0, min(row, len(self._order) - 1)) if self._order else 0
-        self.cursor_row = row
-        key = self.selected_key()
+        was, self.cursor_row = self.cursor_row, row
         height = max(1, self.scrollable_content_region.height - 1)
         top = round(self.scroll_offset.y)
         if row < top:
             self.scroll_to(y=row, animate=False, immediate=True)
+            self.refresh()
         elif row >= top + height:
             self.scroll_to(y=row - height + 1, animate=False, immediate=True)
-        self.refresh()
+            self.refresh()
+        else:  # no scroll: only the two rows whose cursor look changed are repainted
+            width = self.size.width
+            self.refresh(Region(0, was - top + 1, width, 1), Region(0, row - top + 1, width, 1))
+        key = self.selected_key()
         if key != self._cursor_key:
             self._cursor_key = key
             self.post_message(self.Highlighted(key))
