@@ -1,61 +1,38 @@
 """The fleet screen: the session table, its header, preview, filter, status and key lines,
-and every key's action.
+and the keys that change the view (sort, group, filter, next waiting, preview); the keys
+that act on a session are its base, :class:`atoll.tui.actions.SessionActions`.
 
 Service calls run in Textual thread workers and come back as typed messages
-(atoll.tui.messages) handled on the UI thread. Refresh and
-preview workers are ``exclusive``: starting one cancels the one before, and a cancelled
-worker's result is dropped, so only the newest listing or screen is shown. Every worker
-failure goes through one handler (:meth:`FleetScreen.on_worker_state_changed`) and becomes
-one line on the status line, never a traceback.
+(atoll.tui.messages) handled on the UI thread. Refresh and preview workers are
+``exclusive``: starting one cancels the one before, and a cancelled worker's result is
+dropped, so only the newest listing or screen is shown. Every worker failure goes through
+one handler (:meth:`FleetScreen.on_worker_state_changed`) and becomes one line on the
+status line, never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events, work
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.events import Key
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from atoll.core.errors import AtollError
 from atoll.core.models import Listing, SessionRow, Status
-from atoll.service.remote import RemoteAttachPlan
-from atoll.service.sessions import NewSession
 from atoll.tui import model
-from atoll.tui.backend import AnyAttachPlan
-from atoll.tui.keys import CHANGING_ACTIONS, KEYS, footer_text, screen_bindings
+from atoll.tui.actions import SessionActions, one_line, target_label
+from atoll.tui.keys import footer_text, screen_bindings
 from atoll.tui.messages import (
-    AgentUsersFound,
-    AttachPlanned,
-    EnterPressed,
-    Killed,
     Peeked,
     Refreshed,
-    Started,
-    Typed,
 )
 from atoll.tui.options import FleetOptions
-from atoll.tui.screens import ConfirmScreen, HelpScreen, NewSessionScreen, TypeScreen
+from atoll.tui.screens import HelpScreen
 from atoll.tui.table import FleetTable
-
-
-def one_line(exc: BaseException) -> str:
-    """A one-line message for any error (AtollError messages are one line already)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, AtollError) else f"{type(exc).__name__}: {text}"
-
-
-def target_label(row: SessionRow) -> str:
-    return model.clean(f"{row.name} ({row.agent_user}@{row.host})", 80)
 
 
 class FilterInput(Input):
@@ -78,7 +55,7 @@ class KeyLine(Static):
         self.update(footer_text(event.size.width, self.read_only))
 
 
-class FleetScreen(Screen[None]):
+class FleetScreen(SessionActions):
     """Sessions of every visible agent user, with status, owner and load."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -136,27 +113,6 @@ class FleetScreen(Screen[None]):
         if self.options.backend is not None and self.options.live_refresh:
             self.start_refresh()
             self.set_interval(self.options.settings.refresh_seconds, self._tick)
-
-    # -- status line ---------------------------------------------------------------------
-    def say(self, text: str, error: bool = False) -> None:
-        """Show one line on the status line (errors in red)."""
-        self.message = " ".join(text.split())
-        style = "bold red" if error else ""
-        self.query_one("#status", Static).update(Text(self.message, style=style))
-
-    # -- background work -----------------------------------------------------------------
-    def act(self, what: str, job: Callable[[], Message | None], *,
-            group: str = "action") -> None:
-        """Run ``job`` in a thread worker named ``what``; the message it returns is posted
-        to this screen, an error it raises becomes ``what: message`` (see
-        :meth:`on_worker_state_changed`)."""
-
-        def run() -> None:
-            message = job()
-            if message is not None:
-                self.post_message(message)
-
-        self.run_worker(run, name=what, group=group, thread=True, exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a worker's failure is shown."""
@@ -274,12 +230,6 @@ class FleetScreen(Screen[None]):
         key = self.table.selected_key()
         return self.rows.get(key) if key is not None else None
 
-    def _row_for(self, doing: str) -> SessionRow | None:
-        row = self.selected_row()
-        if row is None:
-            self.say(f"nothing to {doing}: select a session first", error=True)
-        return row
-
     def on_fleet_table_highlighted(self, event: FleetTable.Highlighted) -> None:
         key = event.key
         if key == self._highlighted:
@@ -362,190 +312,6 @@ class FleetScreen(Screen[None]):
         body.append("\n")
         body.append(model.screen_text(screen, height))
         panel.update(body)
-
-    # -- actions -------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Read-only mode hides (and disables) every action that changes something."""
-        return not (self.options.read_only and action in CHANGING_ACTIONS)
-
-    def on_key(self, event: Key) -> None:
-        if not self.options.read_only or not isinstance(self.focused, FleetTable):
-            return
-        spec = next((k for k in KEYS if k.key == event.key and k.changes), None)
-        if spec is not None:
-            event.stop()
-            event.prevent_default()
-            extra = " (r watches)" if spec.action == "attach" else ""
-            self.say(f"read-only view: {spec.label.lower()} is disabled{extra}", error=True)
-
-    def _refuse_read_only(self, what: str) -> bool:
-        if self.options.read_only:
-            self.say(f"read-only view: {what} is disabled", error=True)
-            return True
-        return False
-
-    def on_attach_planned(self, message: AttachPlanned) -> None:
-        self._run_attached(message.row, message.plan)
-
-    def on_killed(self, message: Killed) -> None:
-        self.say(f"killed {target_label(message.row)}")
-        self.start_refresh()
-
-    def on_started(self, message: Started) -> None:
-        self.say(f"started {message.name} as {message.user}")
-        self._pending_select = f"{message.host}\x1f{message.user}\x1f{message.name}"
-        self.start_refresh()
-
-    def on_typed(self, message: Typed) -> None:
-        self._ask_enter(message.row, message.typed, message.removed)
-
-    def on_enter_pressed(self, message: EnterPressed) -> None:
-        self.say(f"pressed Enter in {message.row.name}")
-
-    def on_agent_users_found(self, message: AgentUsersFound) -> None:
-        self.agent_users = message.users
-        if message.dialog.is_attached:
-            message.dialog.set_users(message.users)
-
-    def action_attach(self) -> None:
-        if not self._refuse_read_only("attach"):
-            self._start_attach(read_only=False)
-
-    def action_watch(self) -> None:
-        self._start_attach(read_only=True)
-
-    def _start_attach(self, *, read_only: bool) -> None:
-        row = self._row_for("attach to")
-        backend = self.options.backend
-        if row is None or backend is None:
-            return
-        self.flagged.discard(model.row_key(row))
-
-        def plan() -> Message:
-            return AttachPlanned(row, backend.attach_plan(row, read_only=read_only))
-
-        self.act(f"attach {row.name}", plan)
-
-    @contextmanager
-    def _suspended(self) -> Iterator[None]:
-        # Headless (Pilot) runs have no terminal to hand over; the attach argv still runs
-        # through the options' foreground function, which tests replace with a recorder.
-        with nullcontext() if self.app.is_headless else self.app.suspend():
-            yield
-
-    def _run_attached(self, row: SessionRow, plan: AnyAttachPlan) -> None:
-        try:
-            with self._suspended():
-                status = self.options.foreground(plan.argv, unset_tmux=not plan.switch)
-            if self.options.backend is not None:
-                self.options.backend.record_detach(row, plan, status)
-        except SuspendNotSupported:
-            self.say("cannot attach: this terminal cannot hand over control", error=True)
-            return
-        except AtollError as exc:
-            self.say(f"attach {row.name}: {exc}", error=True)
-            return
-        if status == 0:
-            self.say(f"back from {target_label(row)}")
-        elif isinstance(plan, RemoteAttachPlan):
-            why = "ssh failed" if status == 255 else f"atoll there exited with status {status}"
-            self.say(f"attach {target_label(row)}: {why}", error=True)
-        else:
-            self.say(f"attach {row.name}: tmux exited with status {status}", error=True)
-        self.start_refresh()
-
-    def action_type(self) -> None:
-        if self._refuse_read_only("type"):
-            return
-        row = self._row_for("type into")
-        if row is not None:
-            self.app.push_screen(TypeScreen(target_label(row)),
-                                 lambda text: self._typed(row, text))
-
-    def _typed(self, row: SessionRow, text: str | None) -> None:
-        backend = self.options.backend
-        if text is None or backend is None:
-            self.say("typing cancelled")
-            return
-        if not text:
-            self._ask_enter(row, "")
-            return
-
-        def job() -> Message:
-            typed = backend.type_text(row, text, enter=False)
-            return Typed(row, typed, len(text) - len(typed))
-
-        self.act(f"type into {row.name}", job)
-
-    def _ask_enter(self, row: SessionRow, typed: str, removed: int = 0) -> None:
-        if typed:
-            note = f" ({removed} control characters removed)" if removed else ""
-            self.say(f"typed {len(typed)} characters into {row.name}, no Enter yet{note}")
-        question = Text.assemble("Press Enter in ", (target_label(row), "bold"), " now?")
-        if typed:
-            question.append(f"\nTyped: {model.clean(typed, 200)}", style="dim")
-        self.app.push_screen(ConfirmScreen(question, "Press Enter"),
-                             lambda yes: self._confirm_enter(row, bool(yes)))
-
-    def _confirm_enter(self, row: SessionRow, yes: bool) -> None:
-        backend = self.options.backend
-        if not yes or backend is None:
-            self.say(f"Enter not pressed in {row.name}")
-            return
-
-        def job() -> Message:
-            backend.type_text(row, "", enter=True)
-            return EnterPressed(row)
-
-        self.act(f"press Enter in {row.name}", job)
-
-    def action_kill(self) -> None:
-        if self._refuse_read_only("kill"):
-            return
-        row = self._row_for("kill")
-        if row is None:
-            return
-        question = Text.assemble("Kill ", (target_label(row), "bold"),
-                                 "? Every process in it ends.")
-        self.app.push_screen(ConfirmScreen(question, "Kill"),
-                             lambda yes: self._confirm_kill(row, bool(yes)))
-
-    def _confirm_kill(self, row: SessionRow, yes: bool) -> None:
-        backend = self.options.backend
-        if not yes or backend is None:
-            self.say(f"{row.name} not killed")
-            return
-
-        def job() -> Message:
-            backend.kill(row)
-            return Killed(row)
-
-        self.act(f"kill {row.name}", job)
-
-    def action_new(self) -> None:
-        if self._refuse_read_only("new"):
-            return
-        opts = self.options
-        assert opts.operator is not None and opts.cwd is not None
-        dialog = NewSessionScreen(opts.operator, opts.cwd, self.agent_users)
-        self.app.push_screen(dialog, self._create)
-        backend = opts.backend
-        if self.agent_users is None and backend is not None:
-            def job() -> Message:
-                return AgentUsersFound(backend.agent_users(), dialog)
-
-            self.act("agent users", job)
-
-    def _create(self, req: NewSession | None) -> None:
-        backend = self.options.backend
-        if req is None or backend is None:
-            self.say("new session cancelled")
-            return
-
-        def job() -> Message:
-            return Started(req.name, backend.new(req), backend.ctx.host)
-
-        self.act(f"new {req.name}", job)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", FilterInput)

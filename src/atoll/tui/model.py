@@ -18,7 +18,7 @@ from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: DataTable key, header label, right-aligned or not."""
+    """One table column: its key, header label, right-aligned or not."""
 
     key: str
     label: str
