@@ -160,3 +160,39 @@ def test_changed_cells_are_drawn_again_and_unchanged_rows_are_not_rebuilt() -> N
             assert _compare(table, lines, app.console) == 12  # every line of the table
 
     asyncio.run(run())
+
+
+class _CountingTable(FleetTable):
+    drawn = 0
+
+    def render_line(self, y: int) -> Strip:
+        self.drawn += 1
+        return super().render_line(y)
+
+
+class _CountingApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield _CountingTable(id="t")
+
+
+def test_an_unchanged_show_paints_nothing_and_a_change_paints_again() -> None:
+    async def run() -> tuple[int, int]:
+        app = _CountingApp()
+        async with app.run_test(size=(160, 12)) as pilot:
+            table = app.query_one(_CountingTable)
+            table.show([_line(i) for i in range(20)])
+            await pilot.pause()
+            table.drawn = 0
+            table.show([_line(i) for i in range(20)])  # equal lines, new objects
+            await pilot.pause()
+            unchanged = table.drawn
+            lines = [_line(i) for i in range(20)]
+            cells = list(lines[1].cells)
+            cells[6] = ("exited", "bold red")
+            lines[1] = Line(lines[1].key, tuple(cells), row=object())  # type: ignore[arg-type]
+            table.show(lines)
+            await pilot.pause()
+            return unchanged, table.drawn
+
+    unchanged, changed = asyncio.run(run())
+    assert unchanged == 0 and changed > 0

@@ -178,7 +178,7 @@ class FleetTable(ScrollView, can_focus=True):
         keep = self.selected_key()
         want = [line.key for line in lines]
         wanted = set(want)
-        widths_stale = False
+        widths_stale = redraw = False
         for key in [k for k in self._cells if k not in wanted]:
             del self._cells[key], self._texts[key]
             self._headings.discard(key)
@@ -194,6 +194,7 @@ class FleetTable(ScrollView, can_focus=True):
                                          if a != b)
             self._cells[line.key] = line.cells
             self._texts[line.key] = texts
+            redraw = True
             if line.row is None:
                 self._headings.add(line.key)
             else:
@@ -208,7 +209,8 @@ class FleetTable(ScrollView, can_focus=True):
         row = (want.index(keep) if keep is not None and keep in wanted
                else min(self.cursor_row, max(0, len(want) - 1)))
         self.move_cursor(row)
-        self.refresh()
+        if redraw or moved or widths_stale:  # an unchanged refresh paints nothing
+            self.refresh()
 
     def _measure(self) -> None:
         natural = [cell_len(c.label) for c in COLUMNS]
@@ -248,7 +250,7 @@ class FleetTable(ScrollView, can_focus=True):
         elif row >= top + height:
             self.scroll_to(y=row - height + 1, animate=False, immediate=True)
             self.refresh()
-        else:  # no scroll: only the two rows whose cursor look changed are repainted
+        elif row != was:  # no scroll: only the two rows whose cursor look changed
             width = self.size.width
             self.refresh(Region(0, was - top + 1, width, 1), Region(0, row - top + 1, width, 1))
         key = self.selected_key()
