@@ -196,3 +196,24 @@ def test_an_unchanged_show_paints_nothing_and_a_change_paints_again() -> None:
 
     unchanged, changed = asyncio.run(run())
     assert unchanged == 0 and changed > 0
+
+
+def test_columns_follow_their_widest_cell_both_ways() -> None:
+    def with_name(i: int, name: str) -> Line:
+        cells = list(_line(i).cells)
+        cells[1] = (name, "")
+        return Line(f"row{i}", tuple(cells), row=object())  # type: ignore[arg-type]
+
+    async def run() -> list[int]:
+        app = _TableApp()
+        async with app.run_test(size=(200, 12)) as pilot:
+            table = app.query_one(FleetTable)
+            widths = []
+            for names in (["ab", "abcdef"], ["ab", "abcdefghijkl"], ["ab", "abc"],
+                          ["abcdefgh"]):
+                table.show([with_name(i, n) for i, n in enumerate(names)])
+                await pilot.pause()
+                widths.append(dict(table.visible_columns)[1])
+            return widths
+
+    assert asyncio.run(run()) == [6, 12, 4, 8]  # "NAME" is 4 wide

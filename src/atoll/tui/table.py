@@ -184,22 +184,31 @@ class FleetTable(ScrollView, can_focus=True):
             self._headings.discard(key)
             self._drop_strips(key)
             widths_stale = True
+        natural = self._natural
         for line in lines:
             old = self._cells.get(line.key)
             if old == line.cells:
                 continue
-            texts = [cell_text(c, i) for i, c in enumerate(line.cells)]
-            if old is not None:
-                self.cell_updates += sum(1 for a, b in zip(old, line.cells, strict=True)
-                                         if a != b)
-            self._cells[line.key] = line.cells
-            self._texts[line.key] = texts
             redraw = True
+            self._cells[line.key] = line.cells
+            self._drop_strips(line.key)
             if line.row is None:
                 self._headings.add(line.key)
-            else:
+                self._texts[line.key] = [cell_text(c, i) for i, c in enumerate(line.cells)]
+                continue
+            if old is None or line.key in self._headings:
+                self._texts[line.key] = [cell_text(c, i) for i, c in enumerate(line.cells)]
+                self._headings.discard(line.key)
                 widths_stale = True
-            self._drop_strips(line.key)
+                continue
+            texts = self._texts[line.key]
+            for i, (was, now) in enumerate(zip(old, line.cells, strict=True)):
+                if was != now:
+                    texts[i] = cell_text(now, i)
+                    self.cell_updates += 1
+                    # only a cell as wide as its column can make the column narrower
+                    if cell_len(now[0]) > natural[i] or cell_len(was[0]) == natural[i]:
+                        widths_stale = True
         if widths_stale:
             self._measure()
         moved = want != self._order
