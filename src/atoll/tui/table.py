@@ -298,7 +298,9 @@ class FleetTable(ScrollView, can_focus=True):
         self.notify_style_update()
 
     # -- drawing -------------------------------------------------------------------------
-    def render_lines(self, crop: Region) -> list[Strip]:
+    def _take_looks(self) -> tuple[Style, Style, Style, Style]:
+        """The widget, header, cursor and heading styles, read once per paint (each is a
+        walk up the DOM); cached strips are dropped when any of them changed."""
         self._fit()
         looks = (self.rich_style, self.get_component_rich_style("fleet-table--header"),
                  self.get_component_rich_style("fleet-table--cursor"),
@@ -306,17 +308,15 @@ class FleetTable(ScrollView, can_focus=True):
         if looks != self._looks:
             self._looks = looks
             self._strips.clear()
+        return looks
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._take_looks()
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        if self._looks is None:  # render_line called without render_lines
-            self._fit()
-            self._looks = (self.rich_style,
-                           self.get_component_rich_style("fleet-table--header"),
-                           self.get_component_rich_style("fleet-table--cursor"),
-                           self.get_component_rich_style("fleet-table--heading"))
-        base, header, cursor, heading = self._looks
+        base, header, cursor, heading = self._looks or self._take_looks()
         if y == 0:
             return self._header(width, base + header)
         index = round(self.scroll_offset.y) + y - 1
