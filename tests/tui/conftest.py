@@ -17,8 +17,10 @@ from atoll.exec.runner import Local
 from atoll.service import sessions
 from atoll.service.context import Context
 from atoll.tmux.client import TmuxClient
+from atoll.tui import create_app
 from atoll.tui.app import FleetApp
 from atoll.tui.backend import Backend
+from atoll.tui.options import FleetOptions
 from atoll.tui.settings import TuiSettings
 from tests.support.terminal import WAIT
 
@@ -104,7 +106,7 @@ def make_app(ctx: Context, workdir: Path, recorder: Recorder) -> AppMaker:
             "agent_users": [],
         }
         opts.update(kwargs)
-        return FleetApp(Backend(ctx, cwd=str(workdir)), **opts)  # type: ignore[arg-type]
+        return create_app(FleetOptions(Backend(ctx, cwd=str(workdir)), **opts))  # type: ignore[arg-type]
 
     return make
 

@@ -275,7 +275,7 @@ async def test_s_cycles_sorts_status_first(start: Starter, make_app: AppMaker) -
 
 
 @pytest.mark.asyncio
-async def test_g_groups_by_host_then_project(start: Starter, make_app: AppMaker) -> None:
+async def test_g_groups_by_host_then_project_then_person(start: Starter, make_app: AppMaker) -> None:
     start("alpha")
     start("beta")
     app = make_app()
@@ -291,6 +291,12 @@ async def test_g_groups_by_host_then_project(start: Starter, make_app: AppMaker)
         assert app.fleet.table.order[0] == "\x1egroup\x1fproj"
         await pilot.press("up", "enter")  # on the heading: nothing to attach to
         assert "select a session" in app.fleet.message
+        await pilot.press("g")
+        assert app.fleet.group_mode == "person"
+        me = app.fleet.options.operator
+        order = app.fleet.table.order
+        assert order[0] == f"\x1egroup\x1f{me}" and len(order) == 3
+        assert app.fleet.table.get_row(order[0])[0].plain == f"▾ {me} · 2 (as {me})"
         await pilot.press("g")
         assert app.fleet.group_mode == "none" and len(app.fleet.table.order) == 2
 
@@ -388,5 +394,7 @@ async def test_only_the_newest_refresh_is_shown(start: Starter, make_app: AppMak
         dropped = app.fleet.refreshes_dropped
         app.fleet.start_refresh()
         app.fleet.start_refresh()  # started later: the first result is now stale
-        await wait_for(pilot, lambda: app.fleet.refresh_in_flight == 0, "both refreshes")
+        await wait_for(pilot, lambda: app.fleet.refreshes_dropped == dropped + 1,
+                       "the older refresh's result dropped")
+        await wait_for(pilot, lambda: not app.fleet.refresh_in_flight, "both refreshes")
         assert app.fleet.refreshes_dropped == dropped + 1

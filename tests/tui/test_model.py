@@ -67,12 +67,35 @@ def test_grouping_by_host_and_project_adds_headings() -> None:
                          filter_text="", now=NOW)
     heads = [line for line in lines if line.row is None]
     assert [h.cells[0][0] for h in heads] == ["▾ gpu-1 · 2", "▾ local · 5"]
-    assert heads[1].cells[6][0] == "1 waiting"
+    assert heads[1].cells[1][0] == "1 waiting"
     lines = model.layout(fleet_listing().sessions, sort="status", group="project",
                          filter_text="", now=NOW)
-    assert [line.cells[2][0] for line in lines if line.row is None] == [
+    assert [line.cells[0][0] for line in lines if line.row is None] == [
         "▾ docs · 1", "▾ shop · 2", "▾ shop@fix/login · 1", "▾ shop@review/42 · 1",
         "▾ train · 2"]
+
+
+def test_grouping_by_person_names_the_operator_and_its_agent_users() -> None:
+    sessions = [*fleet_listing().sessions,
+                row("orphan", "error", user="carol-agent", by="")]
+    lines = model.layout(sessions, sort="status", group="person", filter_text="", now=NOW)
+    heads = [(line.cells[0][0], line.cells[1][0]) for line in lines if line.row is None]
+    assert heads == [
+        ("▾ alice · 5 (as alice, alice-agent)", "1 waiting"),
+        ("▾ bob · 2 (as bob-agent)", ""),
+        ("▾ carol-agent · 1 (as carol-agent)", "1 error"),  # not launched by atoll
+    ]
+    under_bob = [line.row.name for line in lines[lines.index(next(
+        line for line in lines if line.key == model.group_key("bob"))) + 1:][:2] if line.row]
+    assert under_bob == ["train", "nightly"]
+
+
+def test_a_status_this_version_does_not_know_sorts_last_unstyled() -> None:
+    odd = row("odd", "stuck-in-a-new-way")
+    lines = model.layout([odd, *fleet_listing().sessions], sort="status", group="none",
+                         filter_text="", now=NOW)
+    assert lines[-1].row is odd
+    assert lines[-1].cells[6] == ("stuck-in-a-new-way", "")
 
 
 def test_summary_counts_and_host_loads() -> None:

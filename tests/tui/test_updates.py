@@ -7,15 +7,17 @@ import msgspec
 import pytest
 
 from atoll.core.models import Listing
+from atoll.tui import create_app
 from atoll.tui.app import FleetApp
 from atoll.tui.model import row_key
+from atoll.tui.options import FleetOptions
 
 from .fixtures import NOW, row, synthetic, with_status
 
 
 def offline() -> FleetApp:
-    return FleetApp(None, clock=lambda: NOW, operator="alice", cwd="/home/alice",
-                    agent_users=[])
+    return create_app(FleetOptions(None, clock=lambda: NOW, operator="alice", cwd="/home/alice",
+                                   agent_users=[]))
 
 
 @pytest.mark.asyncio
@@ -81,3 +83,18 @@ async def test_session_data_is_never_markup() -> None:
         app.apply_listing(Listing(hosts=[], sessions=[evil]))
         cells = app.fleet.table.get_row(row_key(evil))
         assert cells[2].plain == "[bold red]boom" and cells[3].plain == "[link=x]a"
+
+
+@pytest.mark.asyncio
+async def test_a_click_selects_the_row_under_the_mouse_and_keys_scroll_to_the_cursor() -> None:
+    app = offline()
+    async with app.run_test(size=(160, 20)) as pilot:
+        app.apply_listing(synthetic(100))
+        await pilot.pause()
+        table = app.fleet.table
+        await pilot.click("#table", offset=(10, 3))  # line 0 is the header
+        assert table.cursor_row == 2 and table.selected_key() == table.order[2]
+        await pilot.press("end")
+        assert table.cursor_row == 99 and table.scroll_offset.y > 0
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_offset.y == 0

@@ -46,7 +46,7 @@ async def test_turning_waiting_flags_rings_and_notifies(
         assert out.read_text().split("\n") == [
             "local", "asker", ctx.operator, "custom", str(workdir), "", ctx.operator, "waiting"]
         await pilot.press("R")  # still waiting: no second bell
-        await wait_for(pilot, lambda: app.fleet.refresh_in_flight == 0, "refresh")
+        await wait_for(pilot, lambda: not app.fleet.refresh_in_flight, "refresh")
         assert app.fleet.bells == 1
         app.fleet.table.select_key(f"local\x1f{ctx.operator}\x1fother")
         await pilot.pause()

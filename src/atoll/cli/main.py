@@ -83,9 +83,9 @@ def cli(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from atoll.tui import run_tui
+            from atoll.tui import create_app
 
-            run_tui()
+            create_app().run()
         else:
             ctx.invoke(ls_cmd)
 
@@ -224,12 +224,12 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
 def tui_cmd(read_only: bool) -> None:
     """The fleet view: every session on this host and the configured hosts, live.
 
-    Keys: Enter attach, r watch (read-only attach), p preview, t type, n new,
+    Keys: Enter attach, w next waiting, r watch (read-only attach), p preview, t type, n new,
     ctrl-d kill, / filter, s sort, g group, R refresh, ? help, q quit.
     """
-    from atoll.tui import run_tui
+    from atoll.tui import create_app
 
-    run_tui(read_only=read_only)
+    create_app(read_only=read_only).run()
 
 
 @cli.command("attach", epilog=EPILOG)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from atoll.core.errors import AtollError
-from atoll.tui import run_tui
+from atoll.tui import create_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="hide and refuse every action that changes something")
     args = parser.parse_args(argv)
     try:
-        run_tui(read_only=args.read_only)
+        create_app(read_only=args.read_only).run()
     except AtollError as exc:
         print(f"atoll: error: {exc}", file=sys.stderr)
         sys.exit(int(exc.exit_code))

@@ -1,63 +1,28 @@
-"""The fleet TUI application: settings, backend and the fleet screen.
-
-``FleetApp(backend=None)`` runs without any service calls: rows then come only through
-:meth:`FleetApp.apply_listing` (snapshot tests and the benchmark use this seam).
-"""
+"""The fleet TUI application: one screen, the fleet, built from :class:`FleetOptions`."""
 
 from __future__ import annotations
-
-import os
-import time
-from collections.abc import Callable
 
 from textual.app import App
 from textual.screen import Screen
 
 from atoll.core.models import Listing
-from atoll.exec.process import run_foreground
-from atoll.tui.backend import Backend
 from atoll.tui.fleet import FleetScreen
-from atoll.tui.settings import TuiSettings
-
-Foreground = Callable[..., int]
-"""``foreground(argv, *, unset_tmux) -> exit status``: runs argv with the terminal."""
+from atoll.tui.options import FleetOptions
 
 
 class FleetApp(App[None]):
-    """atoll's fleet view."""
+    """atoll's fleet view. Build it with :func:`atoll.tui.create_app`."""
 
     CSS_PATH = "fleet.tcss"
     TITLE = "atoll"
     ENABLE_COMMAND_PALETTE = False
 
-    def __init__(
-        self,
-        backend: Backend | None,
-        *,
-        read_only: bool = False,
-        settings: TuiSettings | None = None,
-        clock: Callable[[], float] = time.time,
-        foreground: Foreground = run_foreground,
-        operator: str | None = None,
-        cwd: str | None = None,
-        agent_users: list[str] | None = None,
-        live_refresh: bool = True,
-        startup_message: str | None = None,
-    ) -> None:
+    def __init__(self, options: FleetOptions) -> None:
         super().__init__()
-        self.backend = backend
-        self.read_only = read_only
-        self.settings = settings or TuiSettings()
-        self.clock = clock
-        self.foreground = foreground
-        self.operator = operator or (backend.operator if backend else "unknown")
-        self.cwd = cwd or (backend.cwd if backend else os.getcwd())
-        self.agent_users = agent_users
-        self.live_refresh = live_refresh
-        self.startup_message = startup_message
+        self.options = options
 
     def get_default_screen(self) -> Screen[None]:
-        return FleetScreen()
+        return FleetScreen(self.options)
 
     @property
     def fleet(self) -> FleetScreen:

@@ -18,7 +18,7 @@ from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: DataTable key, header label, right-aligned or not."""
+    """One table column: its key, header label, right-aligned or not."""
 
     key: str
     label: str
@@ -42,9 +42,11 @@ COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 
 # Waiting needs a human, so it sorts first and is drawn loudest; exited and unknown differ
 # in colour and wording so a crash never looks like "we could not tell".
-STATUS_ORDER: dict[Status, int] = {"waiting": 0, "error": 1, "running": 2, "idle": 3,
-                                   "exited": 4, "unknown": 5}
-STATUS_STYLE: dict[Status, str] = {
+# Statuses are compared as plain strings: a status this version does not know (a newer
+# peer's) sorts after the known ones and is drawn unstyled, never an error.
+STATUS_ORDER: dict[str, int] = {"waiting": 0, "error": 1, "running": 2, "idle": 3,
+                                "exited": 4, "unknown": 5}
+STATUS_STYLE: dict[str, str] = {
     "waiting": "bold black on yellow",
     "error": "bold white on red",
     "running": "green",
@@ -56,7 +58,9 @@ FLAG_STYLE = "bold black on yellow"
 GROUP_STYLE = "bold underline"
 
 SORTS: tuple[str, ...] = ("status", "name", "host", "idle", "cpu", "mem", "age")
-GROUPS: tuple[str, ...] = ("none", "host", "project")
+GROUPS: tuple[str, ...] = ("none", "host", "project", "person")
+ATTENTION: frozenset[str] = frozenset({"waiting", "error"})
+"""Statuses that need a human: the "next waiting" key jumps between them."""
 MAX_CELL = 40
 
 Cell = tuple[str, str]
@@ -112,18 +116,30 @@ def group_value(row: SessionRow, group: str) -> str:
         return row.host
     if group == "project":
         return project_label(row)
+    if group == "person":
+        return person(row)
     return ""
 
 
+def person(row: SessionRow) -> str:
+    """The human a session belongs to: the operator who launched it, else (a session atoll
+    did not start) its agent user."""
+    return row.launched_by or row.agent_user
+
+
 def group_cells(group: str, value: str, rows: list[SessionRow]) -> tuple[Cell, ...]:
-    """A heading row: ``▾ value · count`` in the grouped column, waiting count under STATUS
-    (kept short: DataTable columns only ever grow)."""
-    waiting = sum(1 for r in rows if r.status == "waiting")
+    """A heading row, drawn across the whole row: ``▾ value · count`` (for a person, also
+    the agent users the sessions run as), then how many need a human."""
     cells: list[Cell] = [("", "")] * len(COLUMNS)
-    column = COLUMN_KEYS.index("host" if group == "host" else "project")
-    cells[column] = (f"▾ {clean(value, MAX_CELL - 8)} · {len(rows)}", GROUP_STYLE)
-    if waiting:
-        cells[COLUMN_KEYS.index("status")] = (f"{waiting} waiting", "bold yellow")
+    title = f"▾ {clean(value, MAX_CELL - 8)} · {len(rows)}"
+    if group == "person":
+        users = sorted({clean(r.agent_user) for r in rows})
+        title += f" (as {', '.join(users)})"
+    cells[0] = (title, GROUP_STYLE)
+    counts = {s: sum(1 for r in rows if r.status == s) for s in sorted(ATTENTION)}
+    note = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if note:
+        cells[1] = (note, "bold yellow")
     return tuple(cells)
 
 
@@ -139,16 +155,18 @@ def matches(row: SessionRow, text: str, now: float,
 
 
 class CellCache:
-    """Cells per session key, reused while the row object and its flag stay the same (a
-    keypress re-sorts or re-filters without re-formatting 500 rows); AGE, which moves with
-    ``now``, is recomputed every time."""
+    """Cells per session key, reused while the row stays equal and its flag the same (a
+    keypress re-sorts or re-filters, and an unchanged refresh redraws, without re-formatting
+    500 rows); AGE, which moves with ``now``, is recomputed every time."""
 
     def __init__(self) -> None:
         self._memo: dict[str, tuple[SessionRow, bool, tuple[Cell, ...], float | None]] = {}
 
     def cells(self, key: str, row: SessionRow, now: float, flagged: bool) -> tuple[Cell, ...]:
         hit = self._memo.get(key)
-        if hit is None or hit[0] is not row or hit[1] != flagged:
+        # A refresh brings new row objects; an equal one (most, when little moved) keeps
+        # its cells (msgspec compares the fields in C, far cheaper than formatting them).
+        if hit is None or hit[1] != flagged or (hit[0] is not row and hit[0] != row):
             created = parse_rfc3339(row.created) if row.created else None
             hit = (row, flagged, row_cells(row, now, flagged)[:-1], created)
             self._memo[key] = hit
@@ -206,7 +224,7 @@ def layout(
         if matches(r, filter_text, now, cells):
             lines.append(Line(key, cells, r))
     lines.sort(key=lambda line: sort_key(line.row, sort, now))  # type: ignore[arg-type]
-    if group not in ("host", "project"):
+    if group not in ("host", "project", "person"):
         return lines
     buckets: dict[str, list[Line]] = {}
     for line in lines:
@@ -256,17 +274,14 @@ def summary(
     hosts = listing.hosts
     reachable = sum(1 for h in hosts if h.reachable)
     waiting = sum(1 for r in listing.sessions if r.status == "waiting")
-    parts = [
-        f"hosts {reachable}/{len(hosts)}",
-        f"sessions {len(listing.sessions)}",
-        f"waiting {waiting}",
-        f"sort {sort}",
-        f"group {group}",
-    ]
-    if filter_text:
-        parts.append(f"filter {clean(filter_text)!r} ({shown} shown)")
+    # Most needed first: a narrow terminal cuts the line at its right edge.
+    parts = [f"hosts {reachable}/{len(hosts)}", f"sessions {len(listing.sessions)}",
+             f"waiting {waiting}"]
     if read_only:
         parts.append("READ-ONLY")
+    if filter_text:
+        parts.append(f"filter {clean(filter_text)!r} ({shown} shown)")
+    parts += [f"sort {sort}", f"group {group}"]
     loads = tuple(
         (host_load(h, listing.sessions), (not h.reachable) or h.stale or bool(h.error))
         for h in hosts

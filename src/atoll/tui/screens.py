@@ -50,8 +50,8 @@ class HelpScreen(ModalScreen[None]):
             note = (
                 "Read-only mode: attach, type, new and kill are disabled."
                 if self.read_only
-                else "Status colours: waiting (needs you) yellow, running green, idle cyan, "
-                "exited red, unknown magenta."
+                else "Status colours: waiting (needs you) yellow, error white on red, running "
+                "green, idle cyan, exited red, unknown magenta."
             )
             yield Label(Text(note, style="dim"))
             yield Label(Text("Esc closes this help.", style="dim"))

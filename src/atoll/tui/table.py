@@ -1,8 +1,10 @@
-"""The fleet table: a DataTable that applies a new layout by changing only what differs.
+"""The fleet table: a Line API widget (Textual's public ``ScrollView`` + ``render_line``)
+that draws session rows as :class:`~textual.strip.Strip` s.
 
-:meth:`FleetTable.show` removes rows that went away, adds new ones, updates only the cells
-whose text or style changed (``update_cell``), reorders when the order changed, and keeps
-the cursor on the same session (or its neighbour when that session is gone).
+:meth:`FleetTable.show` takes the rows to show; only rows whose cells changed are drawn
+again (their strips are cached per row), a re-sort only reorders keys, and the cursor stays
+on the same session (or its neighbour when that session is gone). Columns are fitted to the
+widget's width (:func:`atoll.tui.columns.fit`), so nothing falls off the right edge.
 """
 
 from __future__ import annotations
@@ -10,28 +12,22 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
-from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
 
-from atoll.tui.model import COLUMN_KEYS, COLUMNS, Cell, Line
+from atoll.tui.columns import PAD, fit
+from atoll.tui.model import COLUMNS, Cell, Line
 
 
 class CellText:
-    """A one-line table cell: plain text, a style, left or right justified.
-
-    Rendering it yields one or two Segments, where a Rich ``Text`` goes through wrapping,
-    splitting and joining; a full repaint of a 500-row table after a re-sort or a regroup
-    is mostly cell rendering, so this keeps keypresses cheap. Never markup: session data
-    could contain ``[``."""
+    """A one-line table cell: plain text, a Rich style string, left or right justified.
+    Never markup: session data could contain ``[``."""
 
     __slots__ = ("justify", "plain", "style")
 
@@ -40,223 +36,129 @@ class CellText:
         self.style = style
         self.justify = justify
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        text = self.plain
-        size = cell_len(text)
-        if size > width:
-            text = set_cell_size(text, max(0, width - 1)) + ("…" if width else "")
-            size = width
-        style = console.get_style(self.style) if self.style else None
-        if self.justify == "right" and size < width:
-            yield Segment(" " * (width - size))
-        yield Segment(text, style)
-        yield Segment.line()
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        size = cell_len(self.plain)
-        return Measurement(size, size)
-
     def __repr__(self) -> str:
         return f"CellText({self.plain!r}, {self.style!r}, {self.justify!r})"
 
-    def line(self, width: int, pad: int, blank: Style, styled: Style) -> list[Segment]:
-        """The one line DataTable would render for this cell in ``width`` columns with
-        ``pad`` columns of cell padding each side: the text in style ``styled``, padding
-        and justification in ``blank`` (the segments and styles Padding + Styled +
-        render_lines give, built directly; tests/tui/test_table_render.py compares them)."""
-        inner = width - 2 * pad
+    def segments(self, inner: int, blank: Style, styled: Style) -> list[Segment]:
+        """The cell in ``inner + 2 * PAD`` cells: padding and justification in ``blank``,
+        the text in ``styled``, cut with ``…`` when longer than ``inner`` (cell widths,
+        so wide characters count twice; tests/tui/test_table_render.py holds this to what
+        Rich's own Text and Padding rendering gives)."""
         text = self.plain
         size = cell_len(text)
         if size > inner:
             text = set_cell_size(text, max(0, inner - 1)) + ("…" if inner else "")
             size = inner
-        out = [Segment(" " * pad, blank)] if pad else []
-        if self.justify == "right" and size < inner:
-            out.append(Segment(" " * (inner - size), blank))
-            size = inner
-        out.append(Segment(text, styled))
-        if size < inner:
-            out.append(Segment(" " * (inner - size), blank))
-        if pad:
-            out.append(Segment(" " * pad, blank))
+        gap = inner - size
+        left = PAD + (gap if self.justify == "right" else 0)
+        right = PAD + (0 if self.justify == "right" else gap)
+        out = [Segment(" " * left, blank)] if left else []
+        if text:
+            out.append(Segment(text, styled))
+        if right:
+            out.append(Segment(" " * right, blank))
         return out
 
 
 def cell_text(cell: Cell, column: int) -> CellText:
-    """The renderable for a cell of ``column``."""
+    """The cell object of ``cell`` in ``column`` (right justified where the column is)."""
     text, style = cell
     return CellText(text, style, "right" if COLUMNS[column].right else "left")
 
 
-class FleetTable(DataTable[CellText]):
-    """Session rows keyed (host, agent user, name); Enter attaches."""
+class FleetTable(ScrollView, can_focus=True):
+    """Session rows keyed by :func:`atoll.tui.model.row_key` (group headings by
+    :func:`~atoll.tui.model.group_key`), a fixed header line, a row cursor; Enter attaches."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "screen.attach", "Attach", key_display="Enter"),
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
     ]
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "fleet-table--header", "fleet-table--cursor", "fleet-table--heading",
+    }
+
+    DEFAULT_CSS = """
+    FleetTable {
+        background: $surface;
+        color: $foreground;
+        scrollbar-gutter: stable;
+        overflow-x: hidden;
+    }
+    FleetTable > .fleet-table--header {
+        text-style: bold;
+        background: $panel;
+        color: $foreground;
+    }
+    FleetTable > .fleet-table--cursor {
+        background: $block-cursor-blurred-background;
+        color: $block-cursor-blurred-foreground;
+    }
+    FleetTable:focus > .fleet-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
+    FleetTable > .fleet-table--heading {
+        text-style: bold;
+    }
+    """
+
+    class Highlighted(Message):
+        """The cursor moved onto another row (``key`` None: the table is empty)."""
+
+        def __init__(self, key: str | None) -> None:
+            super().__init__()
+            self.key = key
+
     def __init__(self, **kwargs: Any) -> None:
-        # before DataTable.__init__, which may clear caches (see _clear_caches)
-        self._looks: dict[tuple[object, ...], tuple[Style, Style]] = {}
-        self._metas: dict[tuple[int, int], Style] = {}
-        self._paint_style: Style | None = None
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self._cells: dict[str, tuple[Cell, ...]] = {}
+        super().__init__(**kwargs)
         self._order: list[str] = []
-        self._first: dict[str, CellText] = {}
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._texts: dict[str, list[CellText]] = {}
+        self._headings: set[str] = set()
+        self._natural = [cell_len(c.label) for c in COLUMNS]
+        self._columns: list[tuple[int, int]] = []
+        self._strips: dict[tuple[str, bool], Strip] = {}
+        self._looks: tuple[Style, Style, Style, Style] | None = None
+        self._fitted_for = -1
+        self._cursor_key: str | None = None
+        self.cursor_row = 0
         self.cell_updates = 0
         """How many cells were rewritten (tests and the benchmark read it)."""
 
-    def _render_cell(
-        self, row_index: int, column_index: int, base_style: Style, width: int,
-        cursor: bool = False, hover: bool = False,
-    ) -> list[list[Segment]]:
-        """DataTable's cell rendering, short-cut for our one-line :class:`CellText` cells.
-
-        A re-sort or regroup repaints every visible cell, and DataTable renders each one
-        through Padding, Styled and a Rich render pass (~0.2 ms a cell, 600+ cells on a
-        200x60 terminal: most of a 90-140 ms keypress, bench/tui_bench.py). The result is
-        one line of 3-5 segments, built here directly with the same styles and cached under
-        DataTable's own cache key. Headers, labels and anything else take the stock path.
-        """
-        if row_index < 0 or column_index < 0 or width <= 2 * self.cell_padding:
-            return super()._render_cell(row_index, column_index, base_style, width,
-                                        cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        cell = self._data.get(row_key, {}).get(column_key) if row_key and column_key else None
-        row = self.rows.get(row_key) if row_key else None
-        if (row_key is None or column_key is None or not isinstance(cell, CellText)
-                or row is None or row.height != 1):
-            return super()._render_cell(row_index, column_index, base_style, width,
-                                        cursor, hover)
-        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
-                     self._update_count, self._pseudo_class_state)
-        lines = self._cell_render_cache.get(cache_key)
-        if lines is None:
-            blank, styled = self._cell_styles(base_style, cursor, hover, cell.style,
-                                              row_index, column_index)
-            lines = [cell.line(width, self.cell_padding, blank, styled)]
-            self._cell_render_cache[cache_key] = lines
-        return lines
-
-    def _cell_styles(self, base_style: Style, cursor: bool, hover: bool, cell_style: str,
-                     row_index: int, column_index: int) -> tuple[Style, Style]:
-        """(padding style, text style) of a cell: DataTable's ``base + meta + component``
-        before and ``post`` after the cell's own style. The meta (row and column, which
-        mouse clicks read) only adds keys, so it is added last: the other sums are shared
-        by every cell with the same look and computed once."""
-        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
-        look = (base_style, cursor, hover, self._show_hover_cursor, cell_style,
-                self._pseudo_class_state, fixed)
-        pair = self._looks.get(look)
-        if pair is None:
-            component, post = self._get_styles_to_render_cell(
-                False, False, fixed, hover, cursor,
-                self.show_cursor, self._show_hover_cursor,
-                self.cursor_foreground_priority == "css",
-                self.cursor_background_priority == "css",
-            )
-            own = self.app.console.get_style(cell_style) if cell_style else None
-            blank = base_style + component + post
-            pair = (blank, base_style + component + own + post if own is not None else blank)
-            self._looks[look] = pair
-        where = (row_index, column_index)
-        meta = self._metas.get(where)
-        if meta is None:
-            meta = self._metas[where] = Style.from_meta({"row": row_index,
-                                                         "column": column_index})
-        return pair[0] + meta, pair[1] + meta
-
-    def _render_line_in_row(
-        self, row_key: RowKey, line_no: int, base_style: Style, cursor_location: Coordinate,
-        hover_location: Coordinate,
-    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
-        """DataTable's row line, short-cut for this table's shape (row cursor, no row
-        labels, no fixed columns): the stock method also works out header, label and
-        background styles on every line whether used or not (a DOM walk each). Same cache
-        key, same segments; other shapes take the stock path."""
-        if (self.cursor_type != "row" or self.fixed_columns
-                or (self._labelled_row_exists and self.show_row_labels)):
-            return super()._render_line_in_row(row_key, line_no, base_style,
-                                               cursor_location, hover_location)
-        show_hover = self._show_hover_cursor
-        cache_key = (row_key, line_no, base_style, cursor_location, hover_location,
-                     self.cursor_type,
-                     self.show_cursor, show_hover, self._update_count,
-                     self._pseudo_class_state)
-        cached = self._row_render_cache.get(cache_key)
-        if cached is not None:
-            return cached
-        row_index = self._row_locations.get(row_key)
-        if row_index is None:
-            row_index = -1
-        row_style = self._get_row_style(row_index, base_style)
-        cursor = cursor_location.row == row_index
-        hover = hover_location.row == row_index
-        widths = [column.get_render_width(self) for column in self.ordered_columns]
-        scrollable = [
-            self._render_cell(row_index, i, row_style, width, cursor=cursor, hover=hover)[line_no]
-            for i, width in enumerate(widths)
-        ]
-        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
-        extend, _ = self._get_styles_to_render_cell(
-            row_index == -1, False, False, hover, cursor, self.show_cursor, show_hover,
-            False, False,
-        )
-        extend = row_style + extend + Style.from_meta(
-            {"row": row_index, "column": 0, "out_of_bounds": True})
-        scrollable.append([Segment(" " * remaining, extend)])
-        pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], scrollable)
-        self._row_render_cache[cache_key] = pair
-        return pair
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._paint_style = self.rich_style  # one DOM walk per paint, not one per line
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._paint_style = None
-
-    def render_line(self, y: int) -> Strip:
-        """DataTable.render_line with the widget style taken once per paint."""
-        if self._paint_style is None or self.fixed_rows:
-            return super().render_line(y)
-        width = self.size.width
-        scroll_x, scroll_y = self.scroll_offset
-        if y >= (self.get_row_height(self._header_row_key) if self.show_header else 0):
-            y += scroll_y
-        return self._render_line(y, scroll_x, scroll_x + width, self._paint_style)
-
-    def _settle_dimensions(self) -> None:
-        """Measure added rows now rather than when the app is next idle (DataTable's
-        ``_on_idle``), so that moving the cursor scrolls at once: otherwise a regroup that
-        keeps the selection far down the table paints the old scroll position, then
-        scrolls and paints everything again (bench/tui_bench.py, ``g``)."""
-        if self._require_update_dimensions:
-            self._require_update_dimensions = False
-            new_rows = self._new_rows.copy()
-            self._new_rows.clear()
-            self._update_dimensions(new_rows)
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        self._looks.clear()
-
-    def notify_style_update(self) -> None:
-        self._looks.clear()
-        super().notify_style_update()
-
-    def on_mount(self) -> None:
-        for col in COLUMNS:
-            self.add_column(Text(col.label, justify="right" if col.right else "left"),
-                            key=col.key)
-
+    # -- what is shown -------------------------------------------------------------------
     @property
     def order(self) -> list[str]:
         """Row keys in display order (group headings included)."""
         return list(self._order)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def visible_columns(self) -> list[tuple[int, int]]:
+        """(index into :data:`~atoll.tui.model.COLUMNS`, text width) of the columns shown
+        at the current width, in display order."""
+        self._fit()
+        return list(self._columns)
+
+    @property
+    def wanted_width(self) -> int:
+        """Cells this table needs to show every column at full width, scrollbar included."""
+        return (sum(n + 2 * PAD for n in self._natural)
+                + self.styles.scrollbar_size_vertical)
+
+    def get_row(self, key: str) -> list[CellText]:
+        """The cells of row ``key``, every column (KeyError when it is not shown)."""
+        return list(self._texts[key])
 
     def selected_key(self) -> str | None:
         """Key of the row under the cursor, or None for an empty table."""
@@ -268,47 +170,197 @@ class FleetTable(DataTable[CellText]):
         """Move the cursor to ``key``; False when it is not shown."""
         if key not in self._cells:
             return False
-        self.move_cursor(row=self._order.index(key), animate=False)
+        self.move_cursor(self._order.index(key))
         return True
 
     def show(self, lines: list[Line]) -> None:
-        """Make the table show ``lines``, touching only rows and cells that changed."""
+        """Make the table show ``lines``; only rows whose cells changed are redrawn."""
         keep = self.selected_key()
-        old_row = self.cursor_row
         want = [line.key for line in lines]
         wanted = set(want)
-        for key in [k for k in self._order if k not in wanted]:
-            self.remove_row(key)
-            del self._cells[key]
-            del self._first[key]
-        current = [k for k in self._order if k in wanted]
+        widths_stale = redraw = False
+        for key in [k for k in self._cells if k not in wanted]:
+            del self._cells[key], self._texts[key]
+            self._headings.discard(key)
+            self._drop_strips(key)
+            widths_stale = True
+        natural = self._natural
         for line in lines:
             old = self._cells.get(line.key)
-            if old is None:
-                texts = [cell_text(c, i) for i, c in enumerate(line.cells)]
-                self.add_row(*texts, key=line.key)
-                self._first[line.key] = texts[0]
-                current.append(line.key)
-            elif old != line.cells:
-                for i, (was, now) in enumerate(zip(old, line.cells, strict=True)):
-                    if was != now:
-                        text = cell_text(now, i)
-                        # Re-measuring a column is costly: only when the text got wider.
-                        column = self.columns[ColumnKey(COLUMN_KEYS[i])]
-                        wider = cell_len(now[0]) > column.content_width
-                        self.update_cell(line.key, COLUMN_KEYS[i], text, update_width=wider)
-                        self.cell_updates += 1
-                        if i == 0:
-                            self._first[line.key] = text
+            if old == line.cells:
+                continue
+            redraw = True
             self._cells[line.key] = line.cells
-        if current != want:
-            position = {id(self._first[k]): i for i, k in enumerate(want)}
-            self.sort(COLUMN_KEYS[0], key=lambda cell: position[id(cell)])
+            self._drop_strips(line.key)
+            if line.row is None:
+                self._headings.add(line.key)
+                self._texts[line.key] = [cell_text(c, i) for i, c in enumerate(line.cells)]
+                continue
+            if old is None or line.key in self._headings:
+                self._texts[line.key] = [cell_text(c, i) for i, c in enumerate(line.cells)]
+                self._headings.discard(line.key)
+                widths_stale = True
+                continue
+            texts = self._texts[line.key]
+            for i, (was, now) in enumerate(zip(old, line.cells, strict=True)):
+                if was != now:
+                    texts[i] = cell_text(now, i)
+                    self.cell_updates += 1
+                    # only a cell as wide as its column can make the column narrower
+                    if cell_len(now[0]) > natural[i] or cell_len(was[0]) == natural[i]:
+                        widths_stale = True
+        if widths_stale:
+            self._measure()
+        moved = want != self._order
         self._order = want
-        if not want:
-            return
-        self._settle_dimensions()
-        row = want.index(keep) if keep in wanted and keep is not None else min(old_row,
-                                                                                 len(want) - 1)
-        if row != self.cursor_row:
-            self.move_cursor(row=row, animate=False)
+        if moved or widths_stale:
+            self.virtual_size = Size(self.size.width, len(want) + 1)
+        row = (want.index(keep) if keep is not None and keep in wanted
+               else min(self.cursor_row, max(0, len(want) - 1)))
+        self.move_cursor(row)
+        if redraw or moved or widths_stale:  # an unchanged refresh paints nothing
+            self.refresh()
+
+    def _measure(self) -> None:
+        natural = [cell_len(c.label) for c in COLUMNS]
+        for key, texts in self._texts.items():
+            if key in self._headings:
+                continue
+            for i, text in enumerate(texts):
+                size = cell_len(text.plain)
+                if size > natural[i]:
+                    natural[i] = size
+        if natural != self._natural:
+            self._natural = natural
+            self._fitted_for = -1
+
+    def _fit(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._fitted_for:
+            self._fitted_for = width
+            self._columns = fit(self._natural, width)
+            self._strips.clear()
+
+    def _drop_strips(self, key: str) -> None:
+        self._strips.pop((key, False), None)
+        self._strips.pop((key, True), None)
+
+    # -- cursor --------------------------------------------------------------------------
+    def move_cursor(self, row: int) -> None:
+        """Put the cursor on ``row`` (clamped), scroll it into view, and post
+        :class:`Highlighted` when it is on another session than before."""
+        row = max(0, min(row, len(self._order) - 1)) if self._order else 0
+        was, self.cursor_row = self.cursor_row, row
+        height = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_offset.y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+            self.refresh()
+        elif row >= top + height:
+            self.scroll_to(y=row - height + 1, animate=False, immediate=True)
+            self.refresh()
+        elif row != was:  # no scroll: only the two rows whose cursor look changed
+            width = self.size.width
+            self.refresh(Region(0, was - top + 1, width, 1), Region(0, row - top + 1, width, 1))
+        key = self.selected_key()
+        if key != self._cursor_key:
+            self._cursor_key = key
+            self.post_message(self.Highlighted(key))
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step * max(1, self.scrollable_content_region.height
+                                                      - 1))
+
+    def action_jump(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self._order) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        y = event.y
+        if y >= 1:
+            self.move_cursor(round(self.scroll_offset.y) + y - 1)
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self.virtual_size = Size(self.size.width, len(self._order) + 1)
+        self.move_cursor(self.cursor_row)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._looks = None
+        self._strips.clear()
+
+    def on_focus(self, _event: events.Focus) -> None:
+        self.notify_style_update()
+
+    def on_blur(self, _event: events.Blur) -> None:
+        self.notify_style_update()
+
+    # -- drawing -------------------------------------------------------------------------
+    def _take_looks(self) -> tuple[Style, Style, Style, Style]:
+        """The widget, header, cursor and heading styles, read once per paint (each is a
+        walk up the DOM); cached strips are dropped when any of them changed."""
+        self._fit()
+        looks = (self.rich_style, self.get_component_rich_style("fleet-table--header"),
+                 self.get_component_rich_style("fleet-table--cursor"),
+                 self.get_component_rich_style("fleet-table--heading"))
+        if looks != self._looks:
+            self._looks = looks
+            self._strips.clear()
+        return looks
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._take_looks()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base, header, cursor, heading = self._looks or self._take_looks()
+        if y == 0:
+            return self._header(width, base + header)
+        index = round(self.scroll_offset.y) + y - 1
+        if not 0 <= index < len(self._order):
+            return Strip.blank(width, base)
+        key = self._order[index]
+        on_cursor = index == self.cursor_row
+        strip = self._strips.get((key, on_cursor))
+        if strip is None:
+            row_style = base + cursor if on_cursor else base
+            if key in self._headings:
+                strip = self._heading(key, width, row_style + heading)
+            else:
+                strip = self._row(key, width, row_style)
+            self._strips[(key, on_cursor)] = strip
+        return strip
+
+    def _finish(self, segments: list[Segment], width: int, style: Style) -> Strip:
+        return Strip(segments).adjust_cell_length(width, style).crop(0, width)
+
+    def _header(self, width: int, style: Style) -> Strip:
+        segments: list[Segment] = []
+        for i, inner in self._columns:
+            col = COLUMNS[i]
+            label = CellText(col.label, "", "right" if col.right else "left")
+            segments += label.segments(inner, style, style)
+        return self._finish(segments, width, style)
+
+    def _row(self, key: str, width: int, row_style: Style) -> Strip:
+        texts = self._texts[key]
+        console = self.app.console
+        segments: list[Segment] = []
+        for i, inner in self._columns:
+            text = texts[i]
+            styled = row_style + console.get_style(text.style) if text.style else row_style
+            segments += text.segments(inner, row_style, styled)
+        return self._finish(segments, width, row_style)
+
+    def _heading(self, key: str, width: int, row_style: Style) -> Strip:
+        """A group heading spans the row: its title, then its note (e.g. ``2 waiting``)."""
+        console = self.app.console
+        segments: list[Segment] = [Segment(" " * PAD, row_style)]
+        for text in self._texts[key][:2]:
+            if text.plain:
+                style = row_style + console.get_style(text.style) if text.style else row_style
+                segments += [Segment(text.plain, style), Segment("   ", row_style)]
+        return self._finish(segments, width, row_style)
