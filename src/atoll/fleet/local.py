@@ -14,6 +14,7 @@ import msgspec
 from atoll.core.errors import AtollError, ExternalCommandError
 from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
 from atoll.core.models import HostRow, Listing, SessionRow, Status
+from atoll.core.sessionref import is_atoll_name, session_label
 from atoll.core.status import Evidence, classify, match_screen
 from atoll.core.timefmt import rfc3339
 from atoll.core.tmuxfmt import PaneRecord
@@ -37,7 +38,7 @@ class ServerPanes(msgspec.Struct):
 
 
 def _needs_screen(p: PaneRecord) -> bool:
-    return not p.pane_dead and p.state not in ("waiting", "running", "idle")
+    return not p.pane_dead and p.problem is None and p.state not in ("waiting", "running", "idle")
 
 
 def query_server(
@@ -74,7 +75,8 @@ def _listed(server: Server, res: Completed | AtollError) -> ServerPanes:
         out.error = str(res)
         return out
     try:
-        out.panes = server.client.panes_from(res)
+        listed = server.client.pane_list_from(res)
+        out.panes, out.error = listed.panes, listed.problem
     except ExternalCommandError as exc:
         if is_sudo_refusal(exc.stderr):
             out.visible = False
@@ -90,7 +92,7 @@ def match_screens(results: list[ServerPanes], cache: ScreenCache) -> None:
     status needs the screen, from ``cache`` or from one capture call per server."""
     wants: list[tuple[ServerPanes, list[PaneRecord]]] = []
     for out in results:
-        if not out.visible or out.error:
+        if not out.visible or (out.error and not out.panes):
             continue
         want: list[PaneRecord] = []
         for p in out.panes:
@@ -157,8 +159,21 @@ class LoadSampler(msgspec.Struct):
         return out
 
 
+def _unknown_row(host: str, user: str, p: PaneRecord) -> SessionRow:
+    """A pane whose tmux answer broke a bound or type: only what identifies it is shown."""
+    return SessionRow(
+        host=host, name=session_label(p.session_name, p.session_id), agent="-", project="",
+        worktree="", agent_user=user, launched_by="", island="", status="unknown",
+        idle_seconds=None, created=None, last_activity=None, attached=0, cpu_percent=None,
+        rss_bytes=None, pid=None, command="", exit_status=None,
+        reason=f"bad tmux answer: {p.problem}",
+    )
+
+
 def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
          load: tuple[float | None, int] | None) -> SessionRow:
+    if p.problem is not None:
+        return _unknown_row(host, user, p)
     verdict = classify(
         Evidence(
             agent=p.agent or "",
@@ -171,14 +186,16 @@ def _row(host: str, user: str, p: PaneRecord, match: Status | None, now: float,
         now,
     )
     cpu, rss = load if load is not None else (None, None)
+    # a name atoll would refuse was not made by atoll, whatever its options claim
+    made = is_atoll_name(p.session_name)
     return SessionRow(
         host=host,
-        name=p.session_name,
+        name=session_label(p.session_name, p.session_id),
         agent=p.agent or "-",
         project=p.project,
         worktree=p.worktree,
         agent_user=user,
-        launched_by=p.launched_by,
+        launched_by=p.launched_by if made else "",
         island=p.island or "user",
         status=verdict.status,
         idle_seconds=verdict.idle_seconds,
