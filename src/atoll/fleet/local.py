@@ -17,7 +17,7 @@ from atoll.core.models import HostRow, Listing, SessionRow, Status
 from atoll.core.sessionref import is_atoll_name, session_label
 from atoll.core.status import Evidence, classify, match_screen
 from atoll.core.timefmt import rfc3339
-from atoll.core.tmuxfmt import PaneRecord
+from atoll.core.tmuxfmt import MAX_ANSWER_BYTES, PaneRecord
 from atoll.exec.process import Batch, Completed
 from atoll.exec.runner import current_user
 from atoll.fleet import procs
@@ -58,7 +58,8 @@ def query_servers(
     ``cache`` when their output has not moved since, otherwise from one batched capture
     per server (those run at once too).
     """
-    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
+    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers),
+                  max_stdout=MAX_ANSWER_BYTES)
     results = [_listed(s, r) for s, r in zip(servers, batch.wait(), strict=True)]
     if with_screens:
         match_screens(results, cache if cache is not None else ScreenCache(persist=False))
@@ -267,7 +268,8 @@ def list_here(
         return found, pid_maps(refs)
 
     # the tmux calls, the process scan and the container islands all run at once
-    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
+    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers),
+                  max_stdout=MAX_ANSWER_BYTES)
     islands_done = in_background(islands)
     sample, taken = _scan()
     results = [ServerPanes(s) for s in servers]
