@@ -111,7 +111,7 @@ def test_hostile_option_values_cannot_forge_rows(client: TmuxClient) -> None:
     subprocess.run(["tmux", "-L", client.socket, "set-option", "-t", "=a:", "@atoll_agent",
                     "#(touch /tmp/atoll-never)"], check=True)
     (pane,) = client.list_panes()
-    assert pane.project == forged
+    assert pane.problem == "project holds control characters" and pane.project == ""
     assert pane.agent == "#(touch /tmp/atoll-never)"
     assert not Path("/tmp/atoll-never").exists()
 

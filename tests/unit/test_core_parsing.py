@@ -8,11 +8,13 @@ from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
 from atoll.core.status import Evidence, classify
 from atoll.core.tmuxfmt import (
     FIELDS,
+    MAX_PANES,
     FormatParseError,
     escape_arg,
     escape_format,
     list_panes_format,
     parse_list_panes,
+    parse_panes,
 )
 
 
@@ -25,7 +27,7 @@ def encode(values: dict[str, str]) -> bytes:
     return out + b"\n"
 
 
-BASE = {"session_name": "s", "session_created": "100", "session_attached": "0",
+BASE = {"session_name": "s", "session_id": "$1", "session_created": "100", "session_attached": "0",
         "window_activity": "150", "pane_id": "%1", "pane_pid": "42", "pane_dead": "0",
         "pane_dead_status": "", "pane_current_command": "bash", "pane_title": "t",
         "agent": "claude"}
@@ -48,18 +50,59 @@ def test_parse_roundtrip() -> None:
 
 def test_hostile_values_cannot_forge_fields_or_rows() -> None:
     forged = "x|9:forged|\n2:zz|"
-    evil = {**BASE, "project": forged, "pane_title": "a\nb\tc|d", "session_name": "n\n"}
-    recs = parse_list_panes(encode(evil))
-    assert len(recs) == 1
-    assert recs[0].project == forged
-    assert recs[0].pane_title == "a\nb\tc|d"
+    evil = {**BASE, "project": forged, "pane_title": "a\nb\tc|d"}
+    recs = parse_list_panes(encode(evil) + encode({**BASE, "agent": "a|b", "session_name": "u"}))
+    assert [r.session_name for r in recs] == ["s", "u"]
+    # a control character in an atoll option fails that row alone, with a reason
+    assert recs[0].problem == "project holds control characters" and recs[0].project == ""
+    assert recs[0].pane_title == "a?b?c|d"  # tmux's own text is shown, controls replaced
     assert recs[0].agent == "claude"
+    assert recs[1].problem is None and recs[1].agent == "a|b"
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [({"exit": "\u00b2"}, "exit is not a number"),
+     ({"exit": "1" * 9}, "exit is 9 bytes (at most 8)"),
+     ({"project": "x" * 75_000}, "project is 75000 bytes (at most 4096)"),
+     ({"pane_pid": "4x"}, "pane_pid is not a number"),
+     ({"pane_pid": "9" * 20}, "pane_pid out of range"),
+     ({"pane_pid": "0"}, "pane_pid out of range"),
+     ({"created": "yesterday"}, "created is not an RFC 3339 time"),
+     ({"launched_by": "\xe9t\u00e9\x07"}, "launched_by holds control characters"),
+     ({"pane_id": "%1;rm"}, "pane_id is not a tmux id"),
+     ({"session_name": ""}, "empty session name")],
+)
+def test_bad_field_is_that_rows_problem(values: dict[str, str], problem: str) -> None:
+    (bad, good) = parse_list_panes(encode({**BASE, **values}) + encode({**BASE, "session_name": "g"}))
+    assert bad.problem == problem and bad.exit_status is None
+    assert good.problem is None and good.session_name == "g" and good.pane_pid == 42
+
+
+def test_non_utf8_option_is_a_problem() -> None:
+    raw = encode(BASE).replace(b"6:claude|", b"2:\xff\xfe|")
+    (rec,) = parse_list_panes(raw)
+    assert rec.problem == "agent is not UTF-8"
+
+
+def test_answer_over_its_byte_cap_keeps_whole_rows() -> None:
+    one = encode(BASE)
+    data = (one * 10)[: len(one) * 3 + 5]  # cut inside the fourth row
+    listed = parse_panes(data, truncated=True)
+    assert len(listed.panes) == 3 and listed.problem is not None
+    assert "larger than" in listed.problem
+
+
+def test_answer_over_its_row_cap() -> None:
+    listed = parse_panes(encode(BASE) * (MAX_PANES + 5))
+    assert len(listed.panes) == MAX_PANES
+    assert listed.problem == f"more than {MAX_PANES} panes; the rest are not shown"
 
 
 @pytest.mark.parametrize(
     "data",
-    [b"garbage\n", b"3:abc", encode(BASE)[:-2], encode(BASE).replace(b"|42|", b"|4x|"),
-     b"99999999:x|"],
+    [b"garbage\n", b"3:abc", encode(BASE)[:-2],
+     b"99999999:x|", encode(BASE).replace(b"\n", b"|"), b"12345678901:x|"],
 )
 def test_malformed_output_is_an_error(data: bytes) -> None:
     with pytest.raises(FormatParseError):

@@ -211,9 +211,9 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
     if as_json:
         sys.stdout.buffer.write(encode_listing(listing) + b"\n")
         return
-    from atoll.cli.render import host_problems, table
+    from atoll.cli.render import host_problems, row_reasons, table
 
-    for line in host_problems(listing):
+    for line in host_problems(listing) + row_reasons(listing):
         click.echo(line, err=True)
     click.echo(table(listing, color=sys.stdout.isatty()))
 

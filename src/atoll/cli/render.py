@@ -30,7 +30,7 @@ def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:
         row.agent,
         project_label(row),
         f"{row.agent_user} (none)" if row.island == "none" else row.agent_user,
-        row.launched_by or "-",
+        row.launched_by or "?",  # "?": not made by atoll (or its answer was unreadable)
         status_label(row),
         human_age(row.idle_seconds) if row.idle_seconds is not None else "-",
         f"{row.cpu_percent:.0f}%" if row.cpu_percent is not None else "-",
@@ -80,3 +80,10 @@ def host_problems(listing: Listing) -> list[str]:
         if h.stale:
             out.append(f"atoll: warning: host {h.host}: showing an answer {h.age_seconds:.0f}s old")
     return out
+
+
+def row_reasons(listing: Listing) -> list[str]:
+    """One warning line per ``unknown`` session that carries a reason (control characters
+    shown as ``?``, like the table)."""
+    return [_clean(f"atoll: warning: {r.host}: session {r.name} of {r.agent_user}: {r.reason}")
+            for r in listing.sessions if r.status == "unknown" and r.reason]

@@ -17,7 +17,12 @@ IslandKind = Literal["user", "bwrap", "docker", "podman", "none"]
 
 
 class SessionRow(msgspec.Struct, kw_only=True):
-    """One session as listed. ``agent_user`` is the Linux user the tmux server runs as."""
+    """One session as listed. ``agent_user`` is the Linux user the tmux server runs as.
+
+    ``name`` is the session's label (:func:`atoll.core.sessionref.session_label`: the name
+    itself for names atoll makes, quoted and escaped otherwise); ``launched_by`` is empty
+    for a session atoll did not make. ``reason`` is one line for a status that needs one
+    (``unknown``: which field of the tmux answer broke which rule)."""
 
     host: str
     name: str

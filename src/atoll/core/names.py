@@ -77,8 +77,11 @@ def validate_path_text(path: str) -> str:
 
 
 def parse_target(target: str) -> tuple[str | None, str]:
-    """Split ``[HOST:]NAME`` into ``(host or None, name)``; both parts validated."""
+    """Split ``[HOST:]NAME`` into ``(host or None, name)``; both parts validated. NAME may
+    also be the listed label of a session atoll did not name (atoll.core.sessionref)."""
+    from atoll.core.sessionref import validate_session_target
+
     if ":" in target:
         host, _, name = target.partition(":")
-        return validate_host_name(host), validate_session_name(name)
-    return None, validate_session_name(target)
+        return validate_host_name(host), validate_session_target(name)
+    return None, validate_session_target(target)

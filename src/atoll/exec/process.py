@@ -22,12 +22,15 @@ from atoll.exec.relay import Relay, copy_size, pump, set_controlling_tty
 
 
 class Completed(msgspec.Struct, frozen=True):
-    """Result of one command: exit status, raw stdout bytes, decoded stderr."""
+    """Result of one command: exit status, raw stdout bytes, decoded stderr. ``truncated``:
+    stdout went over the cap the command was run with, and the command was stopped there
+    (its ``returncode`` is then that of a killed process)."""
 
     argv: list[str]
     returncode: int
     stdout: bytes
     stderr: str
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -78,21 +81,32 @@ def run_argv(
     A non-zero exit is returned, not raised (call :meth:`Completed.check`).
     """
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=_env(),
             cwd=_cwd(argv),
-            check=False,
         )
     except FileNotFoundError as exc:
         raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        # Not subprocess.run's way (SIGKILL, then read to EOF): a command sudo runs would
+        # survive the SIGKILL of sudo and hold the pipes open for as long as it waits (a
+        # tmux client of a SIGSTOPped server: for ever).
+        stop(proc)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         raise CommandTimeoutError(f"{argv[0]} timed out after {timeout:g}s") from exc
-    return Completed(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+    except BaseException:  # KeyboardInterrupt: leave nothing running
+        stop(proc)
+        raise
+    return Completed(argv, proc.returncode, out, err.decode("utf-8", "replace"))
 
 
 def run_foreground(argv: list[str], *, unset_tmux: bool = False,
@@ -180,9 +194,12 @@ class Batch:
     ``TMUX``). The caller may do other work between starting the batch and :meth:`wait`.
     """
 
-    def __init__(self, argvs: list[list[str]], *, timeout: float | None = 30.0) -> None:
+    def __init__(self, argvs: list[list[str]], *, timeout: float | None = 30.0,
+                 max_stdout: int | None = None) -> None:
         self.argvs = argvs
         self.timeout = timeout
+        self.max_stdout = max_stdout
+        self._over: set[int] = set()
         self._started = time.monotonic()
         self._procs: list[subprocess.Popen[bytes] | AtollError] = []
         env = _env()
@@ -230,12 +247,22 @@ class Batch:
                 if left is not None and left <= 0:
                     break
                 for key, _ in sel.select(left):
+                    if key.fd not in sel.get_map():  # its command was finished meanwhile
+                        continue
                     data = os.read(key.fd, 65536)
+                    i = owner[key.fd]
                     if data:
                         chunks[key.fd].append(data)
+                        if self.max_stdout is None or not self._past_cap(i, key.fd, chunks):
+                            continue
+                        self._over.add(i)  # stop reading: the whole answer is over its cap
+                        for fd in [f for f, o in owner.items() if o == i]:
+                            with contextlib.suppress(KeyError):
+                                sel.unregister(fd)
+                        open_pipes[i] = 0
+                        finish(i)
                         continue
                     sel.unregister(key.fd)
-                    i = owner[key.fd]
                     open_pipes[i] -= 1
                     if not open_pipes[i]:
                         finish(i)
@@ -243,6 +270,12 @@ class Batch:
             if res is None:  # still open at the deadline
                 finish(i)
         return results  # type: ignore[return-value]
+
+    def _past_cap(self, i: int, fd: int, chunks: dict[int, list[bytes]]) -> bool:
+        proc = self._procs[i]
+        assert isinstance(proc, subprocess.Popen) and proc.stdout is not None
+        return (fd == proc.stdout.fileno() and self.max_stdout is not None
+                and sum(map(len, chunks[fd])) > self.max_stdout)
 
     def _result(self, i: int, chunks: dict[int, list[bytes]],
                 deadline: float | None) -> Completed | AtollError:
@@ -253,14 +286,35 @@ class Batch:
         out, err = b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
         proc.stdout.close()
         proc.stderr.close()
+        if i in self._over:
+            stop(proc)
+            return Completed(argv, proc.returncode, out[: self.max_stdout],
+                             err.decode("utf-8", "replace"), truncated=True)
         try:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             code = proc.wait(left)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            stop(proc)
             return CommandTimeoutError(f"{argv[0]} timed out after {self.timeout:g}s")
         return Completed(argv, code, out, err.decode("utf-8", "replace"))
+
+
+STOP_GRACE = 1.0
+"""Seconds a stopped command gets between SIGTERM and SIGKILL. SIGTERM first because sudo
+relays it to the command it runs (sudo(8) "Signal handling"), while a SIGKILL would leave
+that command (a tmux client waiting on a stopped server) behind, holding our pipes."""
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End ``proc`` (SIGTERM, then SIGKILL after STOP_GRACE) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        proc.wait(STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
 
 
 class Capped(msgspec.Struct, frozen=True):

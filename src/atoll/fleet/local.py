@@ -14,9 +14,10 @@ import msgspec
 from atoll.core.errors import AtollError, ExternalCommandError
 from atoll.core.load import Proc, children_map, cpu_percent, rss_total, tree
 from atoll.core.models import HostRow, Listing, SessionRow
+from atoll.core.sessionref import is_atoll_name, session_label
 from atoll.core.status import Evidence, ScreenRead, classify, read_screen
 from atoll.core.timefmt import rfc3339
-from atoll.core.tmuxfmt import PaneRecord
+from atoll.core.tmuxfmt import MAX_ANSWER_BYTES, PaneRecord
 from atoll.exec.process import Batch, Completed
 from atoll.exec.runner import current_user
 from atoll.fleet import procs
@@ -38,8 +39,9 @@ class ServerPanes(msgspec.Struct):
 
 def _needs_screen(p: PaneRecord) -> bool:
     # a hook report does not spare the screen: a dialog or error banner beats it, and a
-    # stale report (no Stop after an interrupt) is caught by the screen (core.status)
-    return not p.pane_dead
+    # stale report (no Stop after an interrupt) is caught by the screen (core.status);
+    # a pane whose tmux answer broke a bound is shown as unknown, its screen unread
+    return not p.pane_dead and p.problem is None
 
 
 _NO_READ = ScreenRead(None)
@@ -74,7 +76,8 @@ def query_servers(
     ``cache`` when their output has not moved since, otherwise from one batched capture
     per server (those run at once too).
     """
-    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
+    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers),
+                  max_stdout=MAX_ANSWER_BYTES)
     results = [_listed(s, r) for s, r in zip(servers, batch.wait(), strict=True)]
     if with_screens:
         match_screens(results, cache if cache is not None else ScreenCache(persist=False))
@@ -91,7 +94,8 @@ def _listed(server: Server, res: Completed | AtollError) -> ServerPanes:
         out.error = str(res)
         return out
     try:
-        out.panes = server.client.panes_from(res)
+        listed = server.client.pane_list_from(res)
+        out.panes, out.error = listed.panes, listed.problem
     except ExternalCommandError as exc:
         if is_sudo_refusal(exc.stderr):
             out.visible = False
@@ -107,7 +111,7 @@ def match_screens(results: list[ServerPanes], cache: ScreenCache) -> None:
     status needs the screen, from ``cache`` or from one capture call per server."""
     wants: list[tuple[ServerPanes, list[PaneRecord]]] = []
     for out in results:
-        if not out.visible or out.error:
+        if not out.visible or (out.error and not out.panes):
             continue
         want: list[PaneRecord] = []
         for p in out.panes:
@@ -182,8 +186,21 @@ def _island(user: str, recorded: str | None) -> str:
     return recorded or "user"
 
 
+def _unknown_row(host: str, user: str, p: PaneRecord) -> SessionRow:
+    """A pane whose tmux answer broke a bound or type: only what identifies it is shown."""
+    return SessionRow(
+        host=host, name=session_label(p.session_name, p.session_id), agent="-", project="",
+        worktree="", agent_user=user, launched_by="", island="", status="unknown",
+        idle_seconds=None, created=None, last_activity=None, attached=0, cpu_percent=None,
+        rss_bytes=None, pid=None, command="", exit_status=None,
+        reason=f"bad tmux answer: {p.problem}",
+    )
+
+
 def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: float,
          load: tuple[float | None, int] | None) -> SessionRow:
+    if p.problem is not None:
+        return _unknown_row(host, user, p)
     cpu, rss = load if load is not None else (None, None)
     read = match or _NO_READ
     verdict = classify(
@@ -199,14 +216,16 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         ),
         now,
     )
+    # a name atoll would refuse was not made by atoll, whatever its options claim
+    made = is_atoll_name(p.session_name)
     return SessionRow(
         host=host,
-        name=p.session_name,
+        name=session_label(p.session_name, p.session_id),
         agent=p.agent or "-",
         project=p.project,
         worktree=p.worktree,
         agent_user=user,
-        launched_by=p.launched_by,
+        launched_by=p.launched_by if made else "",
         island=_island(user, p.island),
         status=verdict.status,
         idle_seconds=verdict.idle_seconds,
@@ -279,7 +298,8 @@ def list_here(
         return found, pid_maps(refs)
 
     # the tmux calls, the process scan and the container islands all run at once
-    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers))
+    batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers),
+                  max_stdout=MAX_ANSWER_BYTES)
     islands_done = in_background(islands)
     sample, taken = _scan()
     results = [ServerPanes(s) for s in servers]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from atoll.core.errors import AtollError
 from atoll.core.islands import IslandSpec
+from atoll.core.sessionref import is_atoll_name, matches
 from atoll.exec.runner import Local, Runner, Sudo, current_user
 from atoll.islands.base import Island
 from atoll.islands.bwrap import BwrapIsland, list_bwrap_islands
@@ -89,7 +90,7 @@ class Found:
                     isl.spec.name, socket):
                 left.append(f"session {isl.spec.name} of {isl.agent_user}")
         elif isinstance(isl, UserIsland):
-            if isl.tmux(socket).has_session(isl.spec.name):
+            if isl.tmux(socket).has_session(isl.session_ref):
                 left.append(f"session {isl.spec.name} of {isl.spec.agent_user}")
             if self.worktree and self.check_runner is not None and self.check_runner.run(
                     ["test", "-e", self.worktree], timeout=15).ok:
@@ -150,16 +151,21 @@ def _user_sessions(target: str, user: str, operator: str, socket: str) -> list[F
         return []
     out: list[Found] = []
     for p in panes:
-        if p.session_name != target or p.island not in ("", "user", "none"):
+        if not matches(target, p.session_name, p.session_id) or p.island not in ("", "user",
+                                                                                 "none"):
             continue
-        if p.launched_by and p.launched_by != operator:
+        made = is_atoll_name(p.session_name)
+        if made and p.launched_by and p.launched_by != operator:
             continue
-        spec = IslandSpec(name=target, project_dir=p.project or "/", kind="user",
-                          operator=operator, agent_user=user)
+        # a session atoll did not name: a spec name from its id, tmux addresses it by id,
+        # and its options (project, worktree) are the agent's word, not atoll's: unused
+        name = target if made else f"handmade-{p.session_id.lstrip('$')}"
+        spec = IslandSpec(name=name, project_dir=(p.project if made else "") or "/",
+                          kind="user", operator=operator, agent_user=user)
         worktree = None
-        if p.worktree and p.project:
+        if made and p.worktree and p.project:
             worktree = posixpath.join(p.project, WORKTREES_DIR, p.worktree.replace("/", "-"))
-        island = UserIsland(spec)
+        island = UserIsland(spec, tmux_name="" if made else p.session_id)
         out.append(Found(
             island=island, where=f"user session {target} of {user}",
             check_path=worktree, check_runner=runner, worktree=worktree, session_user=user,

@@ -23,9 +23,16 @@ from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
 @dataclass
 class UserIsland:
-    """A ``user`` island for ``spec``: ``spec.agent_user`` in ``spec.project_dir``."""
+    """A ``user`` island for ``spec``: ``spec.agent_user`` in ``spec.project_dir``.
+    ``tmux_name``: how tmux calls its session when that is not ``spec.name`` (a session
+    atoll did not name, addressed by its id ``$N``, atoll.core.sessionref)."""
 
     spec: IslandSpec
+    tmux_name: str = ""
+
+    @property
+    def session_ref(self) -> str:
+        return self.tmux_name or self.spec.name
 
     def __post_init__(self) -> None:
         if self.spec.kind != "user" or not self.spec.agent_user:
@@ -51,7 +58,7 @@ class UserIsland:
         return TmuxClient(self.runner(), socket)
 
     def exists(self) -> bool:
-        return self.tmux().has_session(self.spec.name)
+        return self.tmux().has_session(self.session_ref)
 
     def create(self) -> None:
         """Check that the agent user may be used and can enter the project directory."""
@@ -71,8 +78,8 @@ class UserIsland:
 
     def stop(self, socket: str = DEFAULT_SOCKET) -> None:
         client = self.tmux(socket)
-        if client.has_session(self.spec.name):
-            client.kill_session(self.spec.name)
+        if client.has_session(self.session_ref):
+            client.kill_session(self.session_ref)
 
     def purge(self, socket: str = DEFAULT_SOCKET) -> None:
         self.stop(socket)

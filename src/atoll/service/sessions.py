@@ -19,8 +19,10 @@ from dataclasses import dataclass, field, replace
 from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
+from atoll.core.sessionref import is_atoll_name, matches, validate_session_target
 from atoll.core.text import check_typable, sanitize_typed_text
 from atoll.core.timefmt import rfc3339
+from atoll.core.tmuxfmt import PaneRecord
 from atoll.exec.reaper import reaper_argv
 from atoll.exec.runner import Local
 from atoll.fleet.local import query_servers
@@ -256,41 +258,53 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
 
 
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
-    """The one visible server that has session ``name``.
+    """The one visible server that has session ``name`` (see :func:`resolve_target`)."""
+    return resolve_target(ctx, name, as_user)[0]
+
+
+def resolve_target(ctx: Context, name: str, as_user: str | None = None) -> tuple[Server, str]:
+    """The one visible server that has session ``name``, and how tmux calls it there: the
+    name itself, or ``$N`` for a session atoll did not name (``name`` is then its listed
+    label or id, :mod:`atoll.core.sessionref`).
 
     Raises NotFoundError when none has it, AmbiguousTargetError (exit 2) listing the agent
     users when several do and ``as_user`` does not choose.
     """
-    validate_session_name(name)
+    validate_session_target(name)
+
+    def found(panes: list[PaneRecord]) -> str | None:
+        for p in panes:
+            if matches(name, p.session_name, p.session_id):
+                return p.session_name if is_atoll_name(name) else p.session_id or None
+        return None
+
     if as_user is not None and ":" in as_user:  # ENGINE:CONTAINER, as listed
         from atoll.fleet.containers import as_server, container_refs
 
         refs = [r for r in container_refs(ctx.operator, ctx.socket) if r.user == as_user]
         if not refs:
             raise NotFoundError(f"no container island {as_user!r}")
-        return as_server(refs[0])
+        return as_server(refs[0]), name
     if as_user is not None:
         validate_user_name(as_user)
         server = _server(ctx, as_user)
         res = query_servers([server], with_screens=False)[0]
         if not res.visible:
             raise NotFoundError(f"no session {name!r} visible as {as_user}")
-        if any(p.session_name == name for p in res.panes):
-            return server
+        ref = found(res.panes)
+        if ref is not None:
+            return server, ref
         raise NotFoundError(f"no session {name!r} for {as_user}")
     from atoll.fleet.containers import as_server, container_refs
 
     servers = servers_for(ctx.candidates(), ctx.socket)
     servers += [as_server(r) for r in container_refs(ctx.operator, ctx.socket) if r.running]
-    hits = [
-        r.server
-        for r in query_servers(servers, with_screens=False)
-        if r.visible and any(p.session_name == name for p in r.panes)
-    ]
+    hits = [(r.server, ref) for r in query_servers(servers, with_screens=False)
+            if r.visible and (ref := found(r.panes)) is not None]
     if not hits:
         raise NotFoundError(f"no session {name!r} visible to {ctx.operator}")
     if len(hits) > 1:
-        raise AmbiguousTargetError(name, [s.user for s in hits])
+        raise AmbiguousTargetError(name, [s.user for s, _ in hits])
     return hits[0]
 
 
@@ -306,7 +320,7 @@ def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
 
     from atoll.service.killtree import end_tree, session_tree
 
-    server = resolve(ctx, name, as_user)
+    server, ref = resolve_target(ctx, name, as_user)
     with audit.action(ctx, "session.kill", _target(server, name), {}):
         pids: dict[int, float] = {}
         if ":" not in server.user:  # a Linux user's own server, not a container's
@@ -315,7 +329,7 @@ def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
                 pids = session_tree(server.client.list_panes(), name, uid)
             except (KeyError, AtollError):
                 pids = {}
-        server.client.kill_session(name)
+        server.client.kill_session(ref)
         if pids:
             end_tree(server.client.runner, pids)
     return server
@@ -331,11 +345,11 @@ def peek(
         raise UsageError("--lines must be between 0 and 100000")
     from atoll.service.logs import screen_text
 
-    server = resolve(ctx, name, as_user)
+    server, ref = resolve_target(ctx, name, as_user)
     if not record:
-        return screen_text(server, name, lines)
+        return screen_text(server, ref, lines)
     with audit.action(ctx, "session.peek", _target(server, name), {"lines": lines}):
-        return screen_text(server, name, lines)
+        return screen_text(server, ref, lines)
 
 
 def type_text(
@@ -346,9 +360,9 @@ def type_text(
     clean = sanitize_typed_text(text)
     if not clean and not enter:
         raise UsageError("nothing to type after removing control characters")
-    server = resolve(ctx, name, as_user)
+    server, ref = resolve_target(ctx, name, as_user)
     if not clean.isascii():  # ASCII printable is safe in every locale; probe only else
-        check_typable(clean, eight_bit_safe=server.client.eight_bit_safe(name))
+        check_typable(clean, eight_bit_safe=server.client.eight_bit_safe(ref))
     details: dict[str, object] = {
         "text": clean,
         "sha256": hashlib.sha256(clean.encode()).hexdigest(),
@@ -356,9 +370,9 @@ def type_text(
         "removed": len(text) - len(clean),
     }
     with audit.action(ctx, "session.type", _target(server, name), details):
-        server.client.send_literal(name, clean)
+        server.client.send_literal(ref, clean)
         if enter:
-            server.client.send_enter(name)
+            server.client.send_enter(ref)
     return clean
 
 
@@ -383,18 +397,18 @@ def attach_plan(
     works only for a session on the same server (the same socket path). Every other attach
     from inside tmux is a nested client on atoll's relay (TMUX unset), and so is every
     attach to a server the operator does not own, whose output is filtered (issue 11.5)."""
-    server = resolve(ctx, name, as_user)
+    server, ref = resolve_target(ctx, name, as_user)
     owned = server.user == ctx.operator
     same_server = False
     if inside_tmux:
         sock = inside_tmux.split(",")[0]
         same_server = owned and os.path.basename(sock) == ctx.socket
     if same_server:
-        argv = server.client.switch_argv(name, read_only=read_only)
+        argv = server.client.switch_argv(ref, read_only=read_only)
     elif server.attach_argv is not None:
-        argv = server.attach_argv(name, read_only=read_only)
+        argv = server.attach_argv(ref, read_only=read_only)
     else:
-        argv = server.client.attach_argv(name, read_only=read_only)
+        argv = server.client.attach_argv(ref, read_only=read_only)
     nested = not same_server and (bool(inside_tmux) or not owned)
     return AttachPlan(argv, same_server, server, nested=nested, filtered=not owned)
 

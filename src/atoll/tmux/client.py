@@ -2,7 +2,8 @@
 
 All untrusted text passes :func:`atoll.core.tmuxfmt.escape_arg` (and ``escape_format`` where
 tmux expands formats). Targets are exact: ``=NAME`` for sessions, ``=NAME:`` for the
-session's current window/pane (tmux(1) "COMMANDS", target-session).
+session's current window/pane (tmux(1) "COMMANDS", target-session); a session atoll did
+not name is addressed by its id, ``$N`` (:func:`session_target`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from atoll.core.errors import AtollError, NotFoundError
 from atoll.core.operator import PANE_INFO_FORMAT, PaneInfo, parse_pane_info
 from atoll.core.text import MAX_ENVIRON, environ_is_utf8, foreground_pgid, stty_strips_bit8
 from atoll.core.tmuxfmt import (
+    MAX_ANSWER_BYTES,
+    PaneList,
     PaneRecord,
     escape_arg,
     escape_format,
     list_panes_format,
-    parse_list_panes,
+    parse_panes,
 )
-from atoll.exec.process import Completed
+from atoll.exec.process import Batch, Completed
 from atoll.exec.runner import Runner
 
 DEFAULT_SOCKET = "atoll"
@@ -44,6 +47,17 @@ _NO_SESSION = ("can't find session", "can't find pane", "can't find window", "no
 
 class NoServerError(AtollError):
     """The tmux server on this socket is not running."""
+
+
+def session_target(name: str) -> str:
+    """tmux target of a session: ``$N`` (a session id, see atoll.core.sessionref) as is,
+    any other name exact (``=NAME``)."""
+    return name if name.startswith("$") else f"={name}"
+
+
+def pane_target(name: str) -> str:
+    """tmux target of a session's current pane (``=NAME:`` or ``$N:``)."""
+    return f"{session_target(name)}:"
 
 
 def _is_no_server(stderr: str) -> bool:
@@ -103,7 +117,11 @@ class TmuxClient(msgspec.Struct, frozen=True):
     # -- queries -------------------------------------------------------------------------
     def list_panes(self) -> list[PaneRecord]:
         """Every pane of the server in ONE call; ``[]`` when no server runs."""
-        return self.panes_from(self._run(_list_panes_command()))
+        (res,) = Batch([self.list_panes_argv()], timeout=self.timeout,
+                       max_stdout=MAX_ANSWER_BYTES).wait()
+        if isinstance(res, AtollError):
+            raise res
+        return self.panes_from(res)
 
     def list_panes_argv(self) -> list[str]:
         """The full argv of :meth:`list_panes`, to run elsewhere (a batch, the benchmark's
@@ -112,21 +130,30 @@ class TmuxClient(msgspec.Struct, frozen=True):
 
     @staticmethod
     def panes_from(res: Completed) -> list[PaneRecord]:
-        """The panes in a finished ``list-panes`` call; ``[]`` when no server runs.
-        Raises ExternalCommandError for any other failure (a sudo refusal among them)."""
+        """The panes in a finished ``list-panes`` call (see :meth:`pane_list_from`)."""
+        return TmuxClient.pane_list_from(res).panes
+
+    @staticmethod
+    def pane_list_from(res: Completed) -> PaneList:
+        """The panes in a finished ``list-panes`` call (its stdout cut at MAX_ANSWER_BYTES
+        when ``res.truncated``); no panes when no server runs. Raises ExternalCommandError
+        for any other failure (a sudo refusal among them), FormatParseError for output
+        that is not tmux's."""
+        if res.truncated:
+            return parse_panes(res.stdout[:MAX_ANSWER_BYTES], truncated=True)
         if not res.ok:
             # "no current target": a server whose last session just ended, still exiting
             if _is_no_server(res.stderr) or "no current target" in res.stderr:
-                return []
+                return PaneList([])
             res.check()
-        return parse_list_panes(res.stdout)
+        return parse_panes(res.stdout)
 
     def has_session(self, name: str) -> bool:
-        return self._run(["has-session", "-t", f"={name}"]).ok
+        return self._run(["has-session", "-t", session_target(name)]).ok
 
     def capture(self, name: str, lines: int | None = None) -> str:
         """Visible screen of session ``name`` as text (``-S -lines`` adds scrollback)."""
-        cmd = ["capture-pane", "-p", "-J", "-t", f"={name}:"]
+        cmd = ["capture-pane", "-p", "-J", "-t", pane_target(name)]
         if lines is not None:
             cmd += ["-S", f"-{lines}"]
         return self._checked(name, cmd).text()
@@ -202,9 +229,9 @@ class TmuxClient(msgspec.Struct, frozen=True):
             new,
         ]
         for key, val in options.items():
-            cmds.append(["set-option", "-t", f"={name}:", f"@{key}", val])
+            cmds.append(["set-option", "-t", pane_target(name), f"@{key}", val])
         if pipe_command is not None:
-            cmds.append(["pipe-pane", "-O", "-t", f"={name}:", pipe_command])
+            cmds.append(["pipe-pane", "-O", "-t", pane_target(name), pipe_command])
         res = self._run(*cmds)
         if not res.ok:
             if "duplicate session" in res.stderr:
@@ -212,12 +239,12 @@ class TmuxClient(msgspec.Struct, frozen=True):
             res.check()
 
     def set_option(self, name: str, key: str, value: str) -> None:
-        self._checked(name, ["set-option", "-t", f"={name}:", f"@{key}", value])
+        self._checked(name, ["set-option", "-t", pane_target(name), f"@{key}", value])
 
     def kill_session(self, name: str) -> None:
         """Kill session ``name``; killing the last one ends the server, which tmux's client
         may report as "server exited unexpectedly": that is success here."""
-        res = self._run(["kill-session", "-t", f"={name}"])
+        res = self._run(["kill-session", "-t", session_target(name)])
         if res.ok or "server exited unexpectedly" in res.stderr:
             return
         if _is_no_server(res.stderr) or _is_no_session(res.stderr):
@@ -227,7 +254,7 @@ class TmuxClient(msgspec.Struct, frozen=True):
     def send_literal(self, name: str, text: str) -> None:
         """Type ``text`` literally (``send-keys -l``); the caller has sanitised it."""
         if text:
-            self._checked(name, ["send-keys", "-t", f"={name}:", "-l", "--", text])
+            self._checked(name, ["send-keys", "-t", pane_target(name), "-l", "--", text])
 
     def eight_bit_safe(self, name: str) -> bool:
         """Whether bytes >= 0x80 typed into session ``name`` arrive as text: the pane's
@@ -252,22 +279,22 @@ class TmuxClient(msgspec.Struct, frozen=True):
         return stty.ok and not stty_strips_bit8(stty.text())
 
     def send_enter(self, name: str) -> None:
-        self._checked(name, ["send-keys", "-t", f"={name}:", "Enter"])
+        self._checked(name, ["send-keys", "-t", pane_target(name), "Enter"])
 
     def pipe_pane(self, name: str, shell_command: str) -> None:
         """Pipe the pane's output to ``shell_command`` (tmux runs it with ``sh -c``)."""
-        self._checked(name, ["pipe-pane", "-O", "-t", f"={name}:", shell_command])
+        self._checked(name, ["pipe-pane", "-O", "-t", pane_target(name), shell_command])
 
     def attach_argv(self, name: str, *, read_only: bool = False) -> list[str]:
         """Full argv that attaches the current terminal to session ``name``."""
-        cmd = ["attach-session", "-t", f"={name}"]
+        cmd = ["attach-session", "-t", session_target(name)]
         if read_only:
             cmd.append("-r")
         return self.runner.wrap(self.argv(cmd))
 
     def switch_argv(self, name: str, *, read_only: bool = False) -> list[str]:
         """Argv for ``switch-client`` from inside tmux (same server only)."""
-        cmd = ["switch-client", "-t", f"={name}"]
+        cmd = ["switch-client", "-t", session_target(name)]
         if read_only:
             cmd.append("-r")
         return self.runner.wrap(self.argv(cmd))
