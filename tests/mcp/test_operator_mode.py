@@ -69,7 +69,7 @@ def home(user: str) -> Path:
 
 def ledger(user: str) -> list[dict[str, Any]]:
     path = home(user) / ".local/state/atoll/ledger.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text().split("\n") if line]  # not splitlines: U+2028
 
 
 def new_term(cast: Cast, name: str, *command: str) -> None:
