@@ -120,3 +120,35 @@ def test_the_old_entry_points_keep_working() -> None:
 )
 def test_busy_text_outside_the_status_line_is_not_running(agent: str, text: str) -> None:
     assert match_screen(agent, text) is None
+
+
+RULE = "─" * 60
+
+
+@pytest.mark.parametrize(
+    ("agent", "text", "status", "reason"),
+    [
+        # wordings quoted in issue 14 (from other session managers' screens), laid out
+        # the way each CLI draws them
+        ("claude", f"❯ fix it\n  ⎿  API Error: 401 · Please run /login\n\n{RULE}\n❯ \n{RULE}\n"
+         "  ? for shortcuts\n", "error", "login"),
+        ("claude", f"❯ fix it\n● hi\n\n✻ Pondering… (12s · ↓ 200 tokens)\n\n{RULE}\n❯ \n{RULE}\n"
+         "  ⏵⏵ bypass permissions on (shift+tab to cycle)\n", "running", ""),
+        ("claude", f"✻ Pondering… (12s · ↑ 20 tokens)\n{RULE}\n❯ \n{RULE}\n"
+         "  ctrl+c to interrupt\n", "running", ""),
+        ("claude", " Chrome wants to click on example.com\n ❯ 1. Allow\n   2. Deny (esc)\n",
+         "waiting", "permission"),
+        ("claude", " Do you want to make this edit to hello.txt?\n ❯ 1. Yes\n   2. No, and tell "
+         "Claude what to do differently (esc)\n", "waiting", "permission"),
+        ("codex", "  Question 1/3 (3 unanswered)\n  Which file?\n  › 1. a\n    2. b\n"
+         "  tab to add notes | enter to submit answer | ←/→ to navigate questions\n",
+         "waiting", "question"),
+        ("codex", "  Allow the atoll MCP server to run tool \"touch\"?\n  › 1. Allow\n    2. Deny\n"
+         "  enter to submit | esc to cancel\n", "waiting", "permission"),
+        ("opencode", "  ┃  Which file?\n  ┃  1. a\n  ┃  2. b\n  ┃\n"
+         "  ┃  ↑↓ select  enter submit  esc dismiss\n", "waiting", "question"),
+    ],
+)
+def test_issue_wordings(agent: str, text: str, status: str, reason: str) -> None:
+    read = read_screen(agent, text)
+    assert (read.status, read.reason) == (status, reason)

@@ -153,15 +153,17 @@ _SOURCES: dict[str, _Source] = {
                    r"^\s*[·✢✳✶✻✽*]\s.*·\s*retrying in \d"),
         error=(
             *_r("login", r"Please run /login", r"Invalid API key", r"Not logged in",
+                r"Invalid bearer token", r"OAuth token revoked",
                 r"OAuth token (?:has )?expired", r"authentication_error",
                 r"API Error: 40[13]\b", r"\(40[13]\)"),
             *_r("rate-limit", r"API Error: 429\b", r"rate_limit_error", r"\(429\)",
-                r"hit your (?:\w+ )?limit", r"usage limit reached", r"Rate limit reached"),
+                r"hit your (?:\w+ )?limit", r"usage limit reached", r"Rate limit reached",
+                r"limit reached\s*[∙·|]\s*resets"),  # "5-hour limit reached ∙ resets 3pm"
             *_r("model-unavailable", r"issue with the selected model",
                 r"may not exist or you may not have access", r"not_found_error",
                 r"API Error: 404\b", r"\(404\)"),
             *_r("overloaded", r"API Error: 529\b", r"overloaded_error", r"\(529\)",
-                r"Repeated 529"),
+                r"Repeated 529", r"API Error: 5\d\d\b.*\bOverloaded\b"),
             *_r("billing", r"Credit balance is too low"),
         ),
         tail_lines=40,
@@ -186,6 +188,7 @@ _SOURCES: dict[str, _Source] = {
                 r"Would you like to grant these permissions\?",
                 r"Would you like to send input to the existing terminal\?",
                 r"Allow the .{1,80}? MCP server to run tool",  # MCP tool approval
+                r"No, and tell Codex what to do differently",  # every approval's last choice
                 r"enter to submit \| esc to cancel",
                 r"Press enter to confirm or esc to cancel"),  # footer of approval dialogs
         ),
@@ -207,7 +210,7 @@ _SOURCES: dict[str, _Source] = {
             *_r("sign-in", r"How would you like to authenticate for this project\?",
                 r"Enter Gemini API Key", r"Enter the authorization code:"),
             *_r("permission",
-                r"Allow execution of",  # shell / MCP tool confirmation
+                r"Allow execution\b",  # shell / MCP tool ("Allow execution of [Shell]?")
                 r"Apply this change\?",  # edit confirmation
                 r"Waiting for user confirmation"),
         ),
@@ -217,8 +220,9 @@ _SOURCES: dict[str, _Source] = {
             *_r("login", r"API key not valid", r"UNAUTHENTICATED", r'"code":\s*40[13]\b',
                 r"API_KEY_INVALID"),
             *_r("rate-limit", r"RESOURCE_EXHAUSTED", r'"code":\s*429\b', r"Quota exceeded",
-                r"exhausted your (?:\w+ )?quota",
+                r"exhausted your (?:\w+ )?quota", r"reached your daily .{0,40}quota limit",
                 r"Usage limit reached", r"rate limit"),
+            *_r("overloaded", r"model is overloaded"),
             *_r("model-unavailable", r"is not found for API version", r'"code":\s*404\b',
                 r"NOT_FOUND", r"you don't have access to \S+",  # a dialog: Keep trying/Stop
                 r"Contact them to enable the"),
@@ -229,7 +233,8 @@ _SOURCES: dict[str, _Source] = {
     # OpenCode: a full-screen TUI, so dialogs can be anywhere; look at the whole screen.
     "opencode": _Source(
         waiting=(
-            *_r("permission", r"△ Permission required", r"Allow once\s+Allow always\s+Reject"),
+            *_r("permission", r"△ Permission required", r"Allow once\s+Allow always\s+Reject",
+                r"Allow for session"),  # the Go releases' dialog: Allow (a) / for session (s)
             *_r("question", r"↑↓ select\s+enter submit\s+esc dismiss"),  # question tool
             *_r("sign-in", r"Connect a provider\s+esc\s*$",  # /connect dialog title
                 r"^\s*API key\s+esc\s*$"),  # API key dialog title
