@@ -371,6 +371,9 @@ def test_a_line_the_ai_prepared_shows_as_waiting_until_the_human_acts(cast: Cast
     run(body)
     row = listed(cast, "prep")
     assert (row["status"], row["reason"]) == ("waiting", "ai-typed"), row
+    table = atoll("ls", user=cast.op, env={"ATOLL_NO_HELPER": "1"}).stdout
+    line = next(li for li in table.splitlines() if "prep" in li)
+    assert "prep [ai]" in line and "waiting(ai-typed)" in line, table
     human(cast, "prep", "Enter")
     deadline = time.monotonic() + 10
     while listed(cast, "prep")["reason"] == "ai-typed":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from atoll.core.display import project_label, status_label
+from atoll.core.display import name_label, project_label, status_label
 from atoll.core.models import Listing, SessionRow
 from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
@@ -26,7 +26,7 @@ def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:
     created = parse_rfc3339(row.created) if row.created else None
     return (
         row.host,
-        row.name,
+        name_label(row),
         row.agent,
         project_label(row),
         f"{row.agent_user} (none)" if row.island == "none" else row.agent_user,

@@ -13,6 +13,11 @@ def project_label(row: SessionRow) -> str:
     return f"{base}@{row.worktree}" if row.worktree else base
 
 
+def name_label(row: SessionRow) -> str:
+    """The session name, marked ``[ai]`` when it is open to an AI (``atoll mcp open``)."""
+    return f"{row.name} [ai]" if row.opened_to else row.name
+
+
 def status_label(row: SessionRow) -> str:
     """The status, with the exit status for an exited session (``exited(3)``) and the
     reason of a waiting or error one (``waiting(permission)``, ``error(login)``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from atoll.core.display import project_label, status_label
+from atoll.core.display import name_label, project_label, status_label
 from atoll.core.models import HostRow, Listing, SessionRow, Status
 from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
@@ -98,7 +98,7 @@ def row_cells(row: SessionRow, now: float, flagged: bool = False) -> tuple[Cell,
     """The cells of one session, in :data:`COLUMNS` order."""
     return (
         (clean(row.host), ""),
-        (clean(row.name), FLAG_STYLE if flagged else "bold"),
+        (clean(name_label(row)), FLAG_STYLE if flagged else "bold"),
         (clean(project_label(row)), ""),
         (clean(row.agent), ""),
         (clean(row.agent_user), ""),
