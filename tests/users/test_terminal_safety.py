@@ -14,6 +14,7 @@ of U+010D as CR. Nothing may run without Enter.
 
 from __future__ import annotations
 
+import json
 import pwd
 import subprocess
 import time
@@ -283,3 +284,23 @@ def test_new_attach_from_inside_tmux_as_the_agent_user(cast: Cast) -> None:
     finally:
         term.close()
         atoll("kill", "newatt", "--as", cast.agent, user=cast.op)
+
+
+def test_a_terminal_that_goes_away_ends_the_attach_and_is_recorded(cast: Cast) -> None:
+    res = atoll("new", "hangup", "--as", cast.agent, "--dir", "/tmp", "--", "sh", "-c",
+                "echo hangup-marker; exec sleep 100000", user=cast.op)
+    assert res.returncode == 0, res.stderr
+    term = Terminal(as_user(cast.op, atoll_bin(), "attach", "hangup"), {}, Path("/tmp"))
+    try:
+        term.wait(lambda s: "hangup-marker" in s, "the agent's screen")
+        assert clients(cast) == "hangup\n"
+    finally:
+        term.close()  # the terminal hangs up: SIGHUP to atoll
+    deadline = time.monotonic() + WAIT
+    while clients(cast) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert clients(cast) == ""
+    shown = atoll("audit", "show", "--json", "--action", "session.detach", user=cast.op)
+    events = [e for e in json.loads(shown.stdout) if e["target"]["session"] == "hangup"]
+    atoll("kill", "hangup", "--as", cast.agent, user=cast.op)
+    assert events, "the detach after a hangup is not in the ledger"

@@ -46,6 +46,10 @@ class Relay:
     detach_key: int = DETACH_KEY
 
 
+class _HangUp(Exception):
+    """SIGHUP arrived during the relay."""
+
+
 def _size(fd: int) -> bytes | None:
     try:
         return fcntl.ioctl(fd, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
@@ -76,8 +80,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def pump(master: int, relay: Relay, done: Callable[[], bool]) -> bool:
     """Copy stdin to ``master`` and ``master``'s output (transformed) to stdout until the
-    program's side closes (EIO/EOF on ``master``, or ``done()`` after it exited) or the
-    detach key is typed. Returns True when the operator detached with the key. stdin is
+    program's side closes (EIO/EOF on ``master``, or ``done()`` after it exited), the
+    detach key is typed, or SIGHUP, EIO or EOF says this terminal is gone. Returns True when the
+    operator detached (the key or the hangup). stdin is
     put in raw mode for the duration (restored on every exit path)."""
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     saved = None
@@ -90,8 +95,13 @@ def pump(master: int, relay: Relay, done: Callable[[], bool]) -> bool:
     def on_winch(_sig: int, _frame: FrameType | None) -> None:
         copy_size(stdin, master)
 
+    def on_hangup(_sig: int, _frame: FrameType | None) -> None:
+        raise _HangUp
+
+    previous_hup: object = None
     with contextlib.suppress(ValueError):  # not the main thread: no resize following
         previous = signal.signal(signal.SIGWINCH, on_winch)
+        previous_hup = signal.signal(signal.SIGHUP, on_hangup)
     reading_stdin = True
     try:
         while True:
@@ -115,8 +125,15 @@ def pump(master: int, relay: Relay, done: Callable[[], bool]) -> bool:
                 if out:
                     _write_all(stdout, out)
             if stdin in ready:
-                keys = os.read(stdin, 4096)
+                try:
+                    keys = os.read(stdin, 4096)
+                except OSError as exc:
+                    if exc.errno == errno.EIO:  # the terminal hung up (SIGHUP may not come
+                        return True  # to a process outside its session)
+                    raise
                 if not keys:
+                    if saved is not None:  # EOF on a terminal: it is gone, detach
+                        return True
                     reading_stdin = False
                     continue
                 head, hit, _ = keys.partition(bytes((relay.detach_key,)))
@@ -125,12 +142,17 @@ def pump(master: int, relay: Relay, done: Callable[[], bool]) -> bool:
                 if hit:
                     _write_all(stdout, RESET_AFTER_DETACH)
                     return True
+    except _HangUp:  # the operator's terminal (or ssh -t) went away: detach, record it,
+        previous_hup = signal.SIG_IGN  # and do not die of the next SIGHUP before that
+        return True
     finally:
         if saved is not None:
-            termios.tcsetattr(stdin, termios.TCSAFLUSH, saved)
-        if previous is not None:
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(signal.SIGWINCH, previous)  # type: ignore[arg-type]
+            with contextlib.suppress(OSError, termios.error):  # a hung-up terminal: no restore
+                termios.tcsetattr(stdin, termios.TCSAFLUSH, saved)
+        for signum, handler in ((signal.SIGWINCH, previous), (signal.SIGHUP, previous_hup)):
+            if handler is not None:
+                with contextlib.suppress(ValueError, TypeError):
+                    signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def set_controlling_tty() -> None:
