@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 
 from atoll.core.errors import AtollError
 from atoll.core.sessionref import is_atoll_name, matches, session_label, validate_session_target
-from atoll.core.tmuxfmt import FIELD_CAPS, FIELDS, FormatParseError, PaneList, parse_panes
+from atoll.core.tmuxfmt import (
+    FIELD_CAPS,
+    FIELDS,
+    FormatParseError,
+    PaneList,
+    _exact_panes,
+    parse_panes,
+)
 
 FUZZ = settings(max_examples=10_000, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -74,6 +81,16 @@ def _check(data: bytes, truncated: bool) -> None:
 @given(answers, st.booleans())
 def test_parse_panes_returns_or_raises_the_documented_error(data: bytes, cut: bool) -> None:
     _check(data, cut)
+    # the split-based fast path reads exactly what the length-driven parser reads
+    try:
+        fast = parse_panes(data, truncated=cut)
+    except FormatParseError:
+        fast = None
+    try:
+        exact = _exact_panes(data, cut)
+    except FormatParseError:
+        exact = None
+    assert fast == exact
 
 
 @FUZZ
