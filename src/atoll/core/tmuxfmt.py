@@ -67,11 +67,12 @@ FIELD_CAPS: dict[str, int] = {
     "island": 256, "created": 40, "command": 4096, "state": 32, "state_time": 40, "exit": 8,
 }  # fmt: skip
 # Number ranges, the ones a peer row is held to: pid up to PID_MAX_LIMIT (2**22, proc(5)),
-# clients attached up to 10,000, times as seconds since the epoch up to 2**40, statuses
-# up to 2**16 (a wait(2) status fits 16 bits).
+# clients attached up to 10,000, statuses up to 2**16 (a wait(2) status fits 16 bits);
+# times in seconds since the epoch up to the end of year 9999, the last RFC 3339 can write.
+_LAST_TIME = 253_402_300_799
 NUMBER_RANGES: dict[str, tuple[int, int]] = {
-    "session_created": (0, 2**40), "session_attached": (0, 10_000),
-    "window_activity": (0, 2**40), "pane_pid": (1, 2**22), "pane_dead": (0, 1),
+    "session_created": (0, _LAST_TIME), "session_attached": (0, 10_000),
+    "window_activity": (0, _LAST_TIME), "pane_pid": (1, 2**22), "pane_dead": (0, 1),
     "pane_dead_status": (0, 2**16),
 }  # fmt: skip
 MAX_ANSWER_BYTES = 8 << 20
@@ -83,7 +84,7 @@ _MAX_DIGITS = 20  # longest number accepted in a numeric field before its range 
 _TMUX_TEXT = frozenset({"pane_current_command", "pane_title"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ID = {"session_id": re.compile(r"\$[0-9]{1,10}"), "pane_id": re.compile(r"%[0-9]{1,10}")}
-_EXIT = re.compile(r"[0-9]{1,5}")
+_EXIT = re.compile(r"[0-9]{1,3}")  # "$?" of the pane's wrapper: 0-255
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 _TIMES = frozenset({"created", "state_time"})
 _CHECKED = frozenset({*_ID, "exit", *_TIMES})
