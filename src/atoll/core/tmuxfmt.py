@@ -187,6 +187,17 @@ def _text(key: str, raw: bytes) -> tuple[str, str | None]:
     return text, None
 
 
+def _capped(key: str, data: bytes, start: int, stop: int) -> tuple[str, str | None]:
+    """(value, problem) of the text field ``data[start:stop]``. Over its cap, tmux's own
+    text (a title a program printed) is cut there; an atoll option is a problem."""
+    cap = FIELD_CAPS[key]
+    if stop - start <= cap:
+        return _text(key, data[start:stop])
+    if key in _TMUX_TEXT:
+        return _text(key, data[start : start + cap])
+    return "", f"{key} is {stop - start} bytes (at most {cap})"
+
+
 def _number(key: str, raw: bytes) -> tuple[int | None, str | None]:
     if not raw:
         return None, None
@@ -227,11 +238,7 @@ def _record(data: bytes, pos: int, end: int) -> tuple[PaneRecord, int]:
             if data[stop] != 0x7C:  # "|"
                 raise FormatParseError(f"field {key} not terminated at byte {stop}")
             pos = stop + 1
-            if stop - start > FIELD_CAPS[key]:
-                values[key] = ""
-                found: str | None = f"{key} is {stop - start} bytes (at most {FIELD_CAPS[key]})"
-            else:
-                values[key], found = _text(key, data[start:stop])
+            values[key], found = _capped(key, data, start, stop)
         else:
             bar = data.find(b"|", pos, pos + _MAX_DIGITS + 1)
             if bar < 0:
@@ -271,11 +278,7 @@ def _split_record(line: bytes) -> PaneRecord | None:
             n, sep, val = raw.partition(b":")
             if not sep or not n.isdigit() or len(n) > _LEN_DIGITS or int(n) != len(val):
                 return None
-            if len(val) > FIELD_CAPS[key]:
-                values[key] = ""
-                found: str | None = f"{key} is {len(val)} bytes (at most {FIELD_CAPS[key]})"
-            else:
-                values[key], found = _text(key, val)
+            values[key], found = _capped(key, val, 0, len(val))
         else:
             if len(raw) > _MAX_DIGITS:
                 return None
