@@ -48,3 +48,12 @@ def test_missing_program_and_timeout_are_results_not_exceptions(tmp_path: Path) 
     assert isinstance(slow, CommandTimeoutError)
     assert isinstance(ok, Completed) and ok.stdout == b"hi\n"
     assert not Path(f"/proc/{pidfile.read_text().strip()}").exists()  # killed and reaped
+
+
+def test_output_over_the_cap_stops_the_command_and_is_marked() -> None:
+    # `yes` never ends by itself: only the cap ends it (a timeout would be an error)
+    (res, small) = Batch([["yes"], ["echo", "hi"]], timeout=120, max_stdout=1 << 20).wait()
+    assert isinstance(res, Completed) and res.truncated and len(res.stdout) == 1 << 20
+    assert res.returncode != 0  # stopped, not finished
+    assert isinstance(small, Completed) and small.stdout == b"hi\n" and not small.truncated
+

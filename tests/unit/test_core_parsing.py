@@ -166,3 +166,9 @@ def test_load_tree_cpu_rss() -> None:
     assert cpu_percent([11], before, reused, 1.0) == 50.0
     assert cpu_percent(pids, before, after, 0) is None
     assert tree(999, kids, after) == []
+
+
+def test_long_title_is_cut_not_a_problem() -> None:
+    # a pane's title is whatever its program printed (OSC 2), not an atoll option
+    (rec,) = parse_list_panes(encode({**BASE, "pane_title": "\u00e9" * 3000}))
+    assert rec.problem is None and len(rec.pane_title.encode()) <= 1024 + 2

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from atoll.core.errors import AtollError
 from atoll.core.sessionref import is_atoll_name, matches, session_label, validate_session_target
-from atoll.core.tmuxfmt import FIELD_CAPS, FIELDS, FormatParseError, PaneList, parse_panes
+from atoll.core.timefmt import rfc3339
+from atoll.core.tmuxfmt import (
+    FIELD_CAPS,
+    FIELDS,
+    FormatParseError,
+    PaneList,
+    _exact_panes,
+    parse_panes,
+)
 
 FUZZ = settings(max_examples=10_000, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -24,7 +32,8 @@ FUZZ = settings(max_examples=10_000, deadline=None,
 _BASE = [b"s", b"$1", b"100", b"0", b"150", b"%1", b"42", b"0", b"", b"bash", b"t",
          b"claude", b"/p", b"", b"op", b"user", b"", b"", b"", b"", b""]
 _value = st.binary(max_size=40) | st.sampled_from(
-    [b"", b"0", b"4194305", b"\xc2\xb2", b"a|b", b"x\n1:y|", b"\xff", b"9" * 21])
+    [b"", b"0", b"4194305", b"\xc2\xb2", b"a|b", b"x\n1:y|", b"\xff", b"9" * 21,
+     b"253402300800", b"1099511627776", b"256", b"99999"])
 _edit = st.tuples(st.integers(0, len(FIELDS) - 1), _value, st.integers(-3, 3))
 
 
@@ -66,6 +75,8 @@ def _check(data: bytes, truncated: bool) -> None:
             assert len(value.encode("utf-8", "surrogatepass")) <= 3 * cap
         if p.problem is None:
             assert p.session_name and (p.exit_status is None or 0 <= p.exit_status <= 2**16)
+            for stamp in (p.session_created, p.window_activity):
+                rfc3339(stamp)  # every time tmux gave can be written out
         else:
             assert "\n" not in p.problem
 
@@ -74,6 +85,16 @@ def _check(data: bytes, truncated: bool) -> None:
 @given(answers, st.booleans())
 def test_parse_panes_returns_or_raises_the_documented_error(data: bytes, cut: bool) -> None:
     _check(data, cut)
+    # the split-based fast path reads exactly what the length-driven parser reads
+    try:
+        fast = parse_panes(data, truncated=cut)
+    except FormatParseError:
+        fast = None
+    try:
+        exact = _exact_panes(data, cut)
+    except FormatParseError:
+        exact = None
+    assert fast == exact
 
 
 @FUZZ

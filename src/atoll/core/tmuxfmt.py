@@ -67,11 +67,12 @@ FIELD_CAPS: dict[str, int] = {
     "island": 256, "created": 40, "command": 4096, "state": 32, "state_time": 40, "exit": 8,
 }  # fmt: skip
 # Number ranges, the ones a peer row is held to: pid up to PID_MAX_LIMIT (2**22, proc(5)),
-# clients attached up to 10,000, times as seconds since the epoch up to 2**40, statuses
-# up to 2**16 (a wait(2) status fits 16 bits).
+# clients attached up to 10,000, statuses up to 2**16 (a wait(2) status fits 16 bits);
+# times in seconds since the epoch up to the end of year 9999, the last RFC 3339 can write.
+_LAST_TIME = 253_402_300_799
 NUMBER_RANGES: dict[str, tuple[int, int]] = {
-    "session_created": (0, 2**40), "session_attached": (0, 10_000),
-    "window_activity": (0, 2**40), "pane_pid": (1, 2**22), "pane_dead": (0, 1),
+    "session_created": (0, _LAST_TIME), "session_attached": (0, 10_000),
+    "window_activity": (0, _LAST_TIME), "pane_pid": (1, 2**22), "pane_dead": (0, 1),
     "pane_dead_status": (0, 2**16),
 }  # fmt: skip
 MAX_ANSWER_BYTES = 8 << 20
@@ -83,9 +84,11 @@ _MAX_DIGITS = 20  # longest number accepted in a numeric field before its range 
 _TMUX_TEXT = frozenset({"pane_current_command", "pane_title"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ID = {"session_id": re.compile(r"\$[0-9]{1,10}"), "pane_id": re.compile(r"%[0-9]{1,10}")}
-_EXIT = re.compile(r"[0-9]{1,5}")
+_EXIT = re.compile(r"[0-9]{1,3}")  # "$?" of the pane's wrapper: 0-255
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 _TIMES = frozenset({"created", "state_time"})
+_CHECKED = frozenset({*_ID, "exit", *_TIMES})
+_CONTROL_ASCII = re.compile(rb"[\x00-\x1f\x7f]")
 
 
 class FormatParseError(AtollError):
@@ -161,6 +164,8 @@ class PaneList(msgspec.Struct, frozen=True):
 
 def _text(key: str, raw: bytes) -> tuple[str, str | None]:
     """(value, problem) of a text field whose length is within its cap."""
+    if key not in _CHECKED and raw.isascii() and not _CONTROL_ASCII.search(raw):
+        return raw.decode("ascii"), None  # the common case, without the checks below
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -180,6 +185,17 @@ def _text(key: str, raw: bytes) -> tuple[str, str | None]:
     if key in _TIMES and not _RFC3339.fullmatch(text):
         return "", f"{key} is not an RFC 3339 time"
     return text, None
+
+
+def _capped(key: str, data: bytes, start: int, stop: int) -> tuple[str, str | None]:
+    """(value, problem) of the text field ``data[start:stop]``. Over its cap, tmux's own
+    text (a title a program printed) is cut there; an atoll option is a problem."""
+    cap = FIELD_CAPS[key]
+    if stop - start <= cap:
+        return _text(key, data[start:stop])
+    if key in _TMUX_TEXT:
+        return _text(key, data[start : start + cap])
+    return "", f"{key} is {stop - start} bytes (at most {cap})"
 
 
 def _number(key: str, raw: bytes) -> tuple[int | None, str | None]:
@@ -222,11 +238,7 @@ def _record(data: bytes, pos: int, end: int) -> tuple[PaneRecord, int]:
             if data[stop] != 0x7C:  # "|"
                 raise FormatParseError(f"field {key} not terminated at byte {stop}")
             pos = stop + 1
-            if stop - start > FIELD_CAPS[key]:
-                values[key] = ""
-                found: str | None = f"{key} is {stop - start} bytes (at most {FIELD_CAPS[key]})"
-            else:
-                values[key], found = _text(key, data[start:stop])
+            values[key], found = _capped(key, data, start, stop)
         else:
             bar = data.find(b"|", pos, pos + _MAX_DIGITS + 1)
             if bar < 0:
@@ -249,6 +261,38 @@ def _record(data: bytes, pos: int, end: int) -> tuple[PaneRecord, int]:
     return PaneRecord(**values), pos + 1  # type: ignore[arg-type]
 
 
+_NFIELDS = len(FIELDS)
+
+
+def _split_record(line: bytes) -> PaneRecord | None:
+    """One line split on ``|``; None unless every length prefix checks out (then the exact
+    parser of :func:`_record` would read the same fields at the same offsets, since no value
+    holds a ``|`` or a newline), and the same checks as there."""
+    parts = line.split(b"|")
+    if len(parts) != _NFIELDS + 1 or parts[-1]:
+        return None
+    values: dict[str, object] = {}
+    problem: str | None = None
+    for (key, _var, is_text), raw in zip(FIELDS, parts, strict=False):
+        if is_text:
+            n, sep, val = raw.partition(b":")
+            if not sep or not n.isdigit() or len(n) > _LEN_DIGITS or int(n) != len(val):
+                return None
+            values[key], found = _capped(key, val, 0, len(val))
+        else:
+            if len(raw) > _MAX_DIGITS:
+                return None
+            values[key], found = _number(key, raw)
+        if problem is None:
+            problem = found
+    if not values["session_name"] and problem is None:
+        problem = "empty session name"
+    values["pane_dead"] = values["pane_dead"] == 1
+    values["session_attached"] = values["session_attached"] or 0
+    values["problem"] = problem
+    return PaneRecord(**values)  # type: ignore[arg-type]
+
+
 def parse_panes(data: bytes, *, truncated: bool = False) -> PaneList:
     """Parse ``list-panes -a -F list_panes_format()`` output (one record per line).
 
@@ -258,6 +302,15 @@ def parse_panes(data: bytes, *, truncated: bool = False) -> PaneList:
     output that does not follow the format; a field out of bounds is a record's
     ``problem``, never an exception.
     """
+    if not truncated and data.endswith(b"\n") and data.count(b"\n") <= MAX_PANES:
+        fast = [_split_record(line) for line in data[:-1].split(b"\n")]
+        if all(r is not None for r in fast):
+            return PaneList(fast)  # type: ignore[arg-type]
+    return _exact_panes(data, truncated)
+
+
+def _exact_panes(data: bytes, truncated: bool) -> PaneList:
+    """The length-driven parse of :func:`parse_panes` (any input; slower)."""
     records: list[PaneRecord] = []
     problem: str | None = None
     pos, end = 0, len(data)

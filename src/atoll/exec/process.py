@@ -94,9 +94,8 @@ def run_argv(
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        # Not subprocess.run's way (SIGKILL, then read to EOF): a command sudo runs would
-        # survive the SIGKILL of sudo and hold the pipes open for as long as it waits (a
-        # tmux client of a SIGSTOPped server: for ever).
+        # Not subprocess.run's way (SIGKILL): the command sudo runs would survive it, a
+        # tmux client left waiting on a SIGSTOPped server for as long as that stays stopped.
         stop(proc)
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:

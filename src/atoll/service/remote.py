@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
-from atoll.core.names import validate_host_name, validate_session_name, validate_user_name
+from atoll.core.names import validate_host_name, validate_user_name
+from atoll.core.sessionref import validate_session_target
 from atoll.service import audit
 from atoll.service.context import Context
 
@@ -23,7 +24,7 @@ def _correlation(ctx: Context) -> str:
 
 
 def _argv(action: str, name: str, as_user: str | None, args: list[str]) -> list[str]:
-    validate_session_name(name)
+    validate_session_target(name)  # a label of a hand-made session too: never an option
     argv = ["atoll", action, name]
     if as_user is not None:
         argv += ["--as", validate_user_name(as_user)]
