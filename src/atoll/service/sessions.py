@@ -177,6 +177,11 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     from atoll.islands.grants import parse_and_check
     from atoll.islands.registry import make_island
 
+    if req.record or ctx.record:
+        asked = "--record" if req.record else "record = true in your config"
+        raise UsageError(f"{asked}: transcripts are not recorded in {req.island} islands yet "
+                         "(the pane's pipe-pane would run inside the island); start it "
+                         "without recording, or use a user island")
     container = req.island in ("docker", "podman")
     if container and (req.as_user or req.worktree):
         raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
