@@ -2,7 +2,8 @@
 
 Refuses when the island holds uncommitted, stashed or unpushed git work unless ``--force``;
 on a terminal it asks the operator to type the island's name first (``--yes`` skips that).
-The ledger event (``island.purge``) is written before anything is destroyed.
+The ledger event (``island.purge``) is written before anything acts, the git check (which
+may start a stopped container) included; a refusal is its ``error`` record.
 Exit codes: 0 purged, 1 refused or failed, 2 bad usage or ambiguous, 3 not found.
 """
 
@@ -42,7 +43,7 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
     project directory are never deleted.
     """
     from atoll.fleet.users import visible_agent_users
-    from atoll.islands.purge import find_islands, git_problems, purge
+    from atoll.islands.purge import find_islands, purge
     from atoll.service import audit
     from atoll.service.context import Context
 
@@ -64,20 +65,16 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
         raise UsageError(f"{name!r} names several islands ({listed}); choose with --kind, "
                          "--as USER, or the island id")
     island = found[0]
-    problems = git_problems(island) if not force else []
-    if problems:
-        from atoll.islands.purge import PurgeRefusedError
-
-        raise PurgeRefusedError(f"{island.where} holds {', '.join(problems)}: commit and push "
-                                "it, or purge with --force")
     if sys.stdin.isatty() and not yes:
         click.echo(f"This destroys {island.where} and everything in it.", err=True)
         typed = click.prompt(f"Type {name} to confirm", default="", show_default=False,
                              err=True)
         if typed.strip() != name:
             raise PurgeCancelledError("purge cancelled: the name did not match")
+    # Ledger first: the git check may start a stopped container, so it runs inside the
+    # action (intent before it, error record when it refuses).
     tgt = {"island": island.island.island_id, "kind": island.kind, "session": name}
     with audit.action(ctx, "island.purge", tgt, {"force": force, "where": island.where}):
-        overridden = purge(island, force=True, socket=ctx.socket, check=force)
+        overridden = purge(island, force=force, socket=ctx.socket)
     note = f" (forced over: {', '.join(overridden)})" if overridden else ""
     click.echo(f"atoll: purged {island.where}{note}", err=True)
