@@ -15,7 +15,7 @@ Errors: :class:`~atoll.core.errors.UsageError` (exit 2), one line.
 A container engine mounts a grant later, by path, in its own daemon, so a directory the agent
 user can rename could be swapped for a symlink between the check and the mount. The engines
 cannot mount a ``/proc/PID/fd/N`` of atoll's (runc fails with EINVAL: the fd's mount is in
-another mount namespace; tried with docker 20.10 and podman 4.3), so :func:`hold_grant`
+another mount namespace; tried with docker 28.2 and podman 4.3), so :func:`hold_grant`
 keeps the checked directory open and :func:`verify_mounts` compares its device and inode
 with what is mounted inside the container before anything else runs there.
 """
