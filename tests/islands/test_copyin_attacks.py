@@ -34,7 +34,7 @@ from atoll.islands.container import ContainerIsland
 from atoll.islands.copyin import project_tar
 from atoll.islands.engine import Engine
 from atoll.islands.grants import GrantChangedError
-from tests.islands.support import cli, engine_objects, inside, tag
+from tests.islands.support import cli, engine_objects, inside, tag, wait_for
 from tests.support.users import UserFactory
 
 # renameat2(2) RENAME_EXCHANGE from a process running as the agent user, in a loop.
@@ -288,17 +288,38 @@ def test_grant_swapped_for_a_symlink_before_the_mount(
     pytest.fail("the swapped grant was mounted and not refused")
 
 
-def test_cli_record_with_an_island_is_refused(world: World, bwrap_ready: None) -> None:
+def test_cli_record_in_a_bwrap_island_keeps_a_transcript(world: World, bwrap_ready: None) -> None:
     project = world.base / f"rec-{tag()}"
     project.mkdir()
     name = f"r{tag()}"
     res = cli("new", name, "--island", "bwrap", "--as", world.agent, "--dir", str(project),
-              "--record", "--", "sleep", "60", env=world.env())
+              "--record", "--", "sh", "-c", "echo recorded-in-bwrap; sleep 300",
+              env=world.env())
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: "recorded-in-bwrap" in cli("peek", name, "--as", world.agent,
+                                                env=world.env()).stdout)
+    assert cli("kill", name, "--as", world.agent, env=world.env()).returncode == 0
+
+    def closed() -> subprocess.CompletedProcess[str] | None:
+        shown = cli("audit", "transcript", name, env=world.env())
+        return shown if "matches" in shown.stdout else None
+
+    shown = wait_for(closed)
+    assert shown is not None
+    assert "recorded-in-bwrap" in Path(shown.stdout.split()[0]).read_text()
+
+
+def test_cli_record_in_a_container_island_is_refused(world: World, engine: str) -> None:
+    project = world.base / f"crec-{tag()}"
+    project.mkdir()
+    name = f"r{tag()}"
+    res = cli("new", name, "--island", engine, "--dir", str(project), "--record", "--",
+              "sleep", "60", env=world.env())
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith("atoll: error: --record") and res.stderr.count("\n") == 1
-    left = subprocess.run(["find", str(world.home / ".atoll"), "-name", f"*-{name}"],
-                          capture_output=True, text=True).stdout
-    assert left == ""
+    made = subprocess.run([engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
+                          text=True).stdout
+    assert f"-{name}" not in made
 
 
 def test_purge_of_a_stopped_container_writes_its_intent_before_starting_it(
