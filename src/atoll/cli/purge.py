@@ -2,7 +2,8 @@
 
 Refuses when the island holds uncommitted, stashed or unpushed git work unless ``--force``;
 on a terminal it asks the operator to type the island's name first (``--yes`` skips that).
-The ledger event (``island.purge``) is written before anything is destroyed.
+The ledger event (``island.purge``) is written before anything acts, the git check (which
+may start a stopped container) included; a refusal is its ``error`` record.
 Exit codes: 0 purged, 1 refused or failed, 2 bad usage or ambiguous, 3 not found.
 """
 
@@ -42,7 +43,7 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
     """
     from atoll.cli.main import make_context
     from atoll.fleet.users import visible_agent_users
-    from atoll.islands.purge import find_islands, git_problems, purge
+    from atoll.islands.purge import find_islands, purge
     from atoll.service import audit
 
     host, name = parse_target(target)
@@ -69,32 +70,33 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
     island = found[0]
     from atoll.islands.worktrees import forget, worktree_problems
 
-    # a user island's only workspace atoll removes is its worktree (the branch stays)
-    problem_check = worktree_problems if island.kind == "user" else git_problems
-    problems = problem_check(island) if not force else []
-    if problems:
-        from atoll.islands.purge import PurgeRefusedError
-
-        raise PurgeRefusedError(f"{island.where} holds {', '.join(problems)}: commit and push "
-                                "it, or purge with --force")
     if sys.stdin.isatty() and not yes:
         click.echo(f"This destroys {island.where} and everything in it.", err=True)
         typed = click.prompt(f"Type {name} to confirm", default="", show_default=False,
                              err=True)
         if typed.strip() != name:
             raise PurgeCancelledError("purge cancelled: the name did not match")
-    forced_over: list[str] | None = None
-    if force and island.kind == "user":
-        try:
-            forced_over = worktree_problems(island)
-        except AtollError:
-            forced_over = []
+    # Ledger first: the git check may start a stopped container, so it runs inside the
+    # action (intent before it, error record when it refuses).
     tgt = {"island": island.island.island_id, "kind": island.kind, "session": name}
     with audit.action(ctx, "island.purge", tgt, {"force": force, "where": island.where}):
-        overridden = purge(island, force=True, socket=ctx.socket,
-                           check=force and island.kind != "user")
-        if forced_over is not None:
-            overridden = forced_over
+        if island.kind == "user":
+            # a user island's only workspace atoll removes is its worktree (the branch stays)
+            try:
+                problems = worktree_problems(island)
+            except AtollError:
+                if not force:
+                    raise
+                problems = []
+            if problems and not force:
+                from atoll.islands.purge import PurgeRefusedError
+
+                raise PurgeRefusedError(f"{island.where} holds {', '.join(problems)}: commit "
+                                        "and push it, or purge with --force")
+            purge(island, force=True, socket=ctx.socket, check=False)
+            overridden = problems
+        else:
+            overridden = purge(island, force=force, socket=ctx.socket)
     if island.kind == "user" and island.session_user:
         forget(island.session_user, name)
     note = f" (forced over: {', '.join(overridden)})" if overridden else ""

@@ -115,6 +115,7 @@ def start_session(
     socket: str,
     options: dict[str, str],
     env: dict[str, str] | None = None,
+    pipe_command: str | None = None,
 ) -> TmuxClient:
     """Start detached tmux session ``session`` running ``command`` in ``island``.
 
@@ -122,11 +123,13 @@ def start_session(
     ``island.pane_command(command)`` with cwd ``island.workdir``; ``@atoll_island`` is set
     to the island's kind and ``@atoll_island_id`` to its id (purge checks it). Returns the
     TmuxClient the session lives on. Raises AtollError when the session exists or tmux
-    fails.
+    fails. ``pipe_command``: a transcript's ``pipe-pane`` command, started in the same tmux
+    call (it runs in the tmux server, so only where that server can reach the FIFO).
     """
     client = island.tmux(socket)
     opts = {**options, "atoll_island": island.kind, "atoll_island_id": island.island_id}
     client.new_session(
-        session, island.pane_command(command), cwd=island.workdir, options=opts, env=env
+        session, island.pane_command(command), cwd=island.workdir, options=opts, env=env,
+        pipe_command=pipe_command,
     )
     return client

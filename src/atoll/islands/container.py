@@ -20,6 +20,7 @@ operator's islands with one ``ENGINE ps`` per engine.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ from atoll.exec.runner import ContainerExec, Local, Runner, current_user
 from atoll.islands.base import IslandExistsError, IslandInfo
 from atoll.islands.copyin import copy_in
 from atoll.islands.engine import Engine, ulimits
-from atoll.islands.grants import check_grant
+from atoll.islands.grants import hold_grant, verify_mounts
 from atoll.islands.image import require_image
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
@@ -101,9 +102,17 @@ class ContainerIsland:
 
     def create(self) -> None:
         """Make the container and its volume; see the module docstring for the steps."""
+        fds: list[int] = []
+        try:
+            for g in self.spec.grants:
+                fds.append(hold_grant(g))
+            self._create(fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _create(self, grant_fds: list[int]) -> None:
         engine = self.engine
-        for g in self.spec.grants:
-            check_grant(g)
         require_image(engine, self.spec.image)
         if self.exists():
             raise IslandExistsError(self.spec.name, f"{engine.name} container {self.island_id}")
@@ -126,6 +135,7 @@ class ContainerIsland:
                 raise AtollError(
                     f"island {self.island_id} is not usable: `tmux -V` inside failed ({why})"
                 )
+            verify_mounts(self.runner(), self.spec.grants, grant_fds)
             if copy:
                 copy_in(ContainerExec(engine.name, self.island_id, EXEC_USER, stdin=True),
                         self.spec.project_dir, CONTAINER_WORKSPACE)

@@ -209,6 +209,11 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     from atoll.islands.registry import make_island
 
     container = req.island in ("docker", "podman")
+    if container and (req.record or ctx.record):
+        asked = "--record" if req.record else "record = true in your config"
+        raise UsageError(f"{asked}: transcripts are not recorded in {req.island} islands (their "
+                         "tmux server runs inside the container, where the transcript pipe "
+                         "is out of reach); start it without recording, or use --island bwrap")
     if container and (req.as_user or req.worktree):
         raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
                          "(they run as the island's own user on a copy of the project)")
@@ -250,8 +255,19 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     }
     with audit.action(ctx, "session.new", target, details):
         island.create()
-        client = start_session(island, req.name, argv, socket=ctx.socket, options=options,
-                               env={"ATOLL_SESSION": req.name})
+        transcript = None
+        if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
+            # bwrap's tmux server runs as the agent user on the host, like a user island's
+            transcript = audit.start_recording(ctx, Server(req.as_user,
+                                                           island.tmux(ctx.socket)), req.name)
+        try:
+            client = start_session(island, req.name, argv, socket=ctx.socket,
+                                   options=options, env={"ATOLL_SESSION": req.name},
+                                   pipe_command=transcript.pipe_command if transcript else None)
+        except BaseException:
+            if transcript is not None:
+                audit.stop_recording(transcript)
+            raise
     if req.island == "bwrap" and req.as_user:
         return Server(req.as_user, client)
     return Server(f"{req.island}:{island.island_id}", client)
