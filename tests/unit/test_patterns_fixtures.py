@@ -2,9 +2,8 @@
 
 The fixtures (tests/fixtures/screens, made by scripts/capture_screens.py) are plain-text
 ``tmux capture-pane -p`` screens; manifest.toml gives each one's agent and expected status.
-The matcher here is the tiny rule the classifier applies to screens: the last ``tail_lines``
-lines (trailing blank lines dropped) are ``waiting`` if any waiting pattern of the agent or
-GENERIC_WAITING matches, else ``running`` if any running pattern matches, else ``idle``.
+Each screen goes through the classifier's own screen rule, ``core.status.match_screen``; a
+screen that matches nothing is ``idle``.
 """
 
 from __future__ import annotations
@@ -14,39 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from atoll.core.patterns import (
-    AGENT_PATTERNS,
-    GENERIC_WAITING,
-    KNOWN_AGENTS,
-    AgentPatterns,
-    patterns_for,
-)
+from atoll.core.patterns import KNOWN_AGENTS, AgentPatterns, generic_waiting, patterns_for
+from atoll.core.status import match_screen, screen_tail
 
 SCREENS = Path(__file__).resolve().parent.parent / "fixtures" / "screens"
 MANIFEST = tomllib.loads((SCREENS / "manifest.toml").read_text(encoding="utf-8"))["screen"]
 STATUSES = ("running", "waiting", "idle")
 
 
-def tail(screen: str, lines: int) -> str:
-    rows = screen.splitlines()
-    while rows and not rows[-1].strip():
-        rows.pop()
-    return "\n".join(rows[-lines:])
-
-
-def classify(screen: str, patterns: AgentPatterns) -> str:
-    text = tail(screen, patterns.tail_lines)
-    if any(p.search(text) for p in (*patterns.waiting, *GENERIC_WAITING)):
-        return "waiting"
-    if any(p.search(text) for p in patterns.running):
-        return "running"
-    return "idle"
+def classify(screen: str, agent: str) -> str:
+    return match_screen(agent, screen) or "idle"
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
 def test_screen_is_classified_as_expected(entry: dict[str, str]) -> None:
     screen = (SCREENS / entry["file"]).read_text(encoding="utf-8")
-    assert classify(screen, patterns_for(entry["agent"])) == entry["expected"], entry["how"]
+    assert classify(screen, entry["agent"]) == entry["expected"], entry["how"]
 
 
 def test_manifest_is_complete_and_well_formed() -> None:
@@ -75,11 +57,11 @@ def test_every_running_screen_matches_no_waiting_pattern() -> None:
         if e["expected"] != "running":
             continue
         pats = patterns_for(e["agent"])
-        text = tail((SCREENS / e["file"]).read_text(encoding="utf-8"), pats.tail_lines)
-        hits = [p.pattern for p in (*pats.waiting, *GENERIC_WAITING) if p.search(text)]
+        text = screen_tail((SCREENS / e["file"]).read_text(encoding="utf-8"), pats.tail_lines)
+        hits = [p.pattern for p in (*pats.waiting, *generic_waiting()) if p.search(text)]
         assert hits == [], e["file"]
 
 
 def test_unknown_agent_gets_empty_patterns() -> None:
     assert patterns_for("my-own-tool") == AgentPatterns()
-    assert set(AGENT_PATTERNS) == set(KNOWN_AGENTS)
+    assert all(patterns_for(a).waiting or a == "shell" for a in KNOWN_AGENTS)

@@ -13,7 +13,6 @@ import msgspec
 
 Status = Literal["running", "waiting", "idle", "exited", "unknown"]
 STATUSES: tuple[Status, ...] = ("running", "waiting", "idle", "exited", "unknown")
-IslandKind = Literal["user", "bwrap", "docker", "podman", "none"]
 
 
 class SessionRow(msgspec.Struct, kw_only=True):

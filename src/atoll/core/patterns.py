@@ -150,11 +150,3 @@ def generic_waiting() -> tuple[re.Pattern[str], ...]:
     """The prompts every agent (and a plain shell) can show that need a human."""
     return _compile(_GENERIC_WAITING)
 
-
-def __getattr__(name: str) -> object:
-    # AGENT_PATTERNS and GENERIC_WAITING, compiled when first asked for (PEP 562)
-    if name == "AGENT_PATTERNS":
-        return {agent: patterns_for(agent) for agent in _SOURCES}
-    if name == "GENERIC_WAITING":
-        return generic_waiting()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

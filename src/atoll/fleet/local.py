@@ -40,13 +40,6 @@ def _needs_screen(p: PaneRecord) -> bool:
     return not p.pane_dead and p.state not in ("waiting", "running", "idle")
 
 
-def query_server(
-    server: Server, with_screens: bool = True, cache: ScreenCache | None = None
-) -> ServerPanes:
-    """List one server (see :func:`query_servers`)."""
-    return query_servers([server], with_screens, cache)[0]
-
-
 def query_servers(
     servers: list[Server], with_screens: bool = True, cache: ScreenCache | None = None
 ) -> list[ServerPanes]:

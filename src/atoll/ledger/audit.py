@@ -169,10 +169,6 @@ class Audit:
         self.actor = actor
         self.correlation_id = correlation_id
 
-    def with_correlation(self, correlation_id: str | None) -> Audit:
-        """A copy that stamps ``correlation_id`` on its records."""
-        return Audit(self.ledger, self.host, self.actor, correlation_id)
-
     def event(
         self,
         action: str,

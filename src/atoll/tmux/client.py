@@ -37,10 +37,6 @@ _NO_SESSION = ("can't find session", "can't find pane", "can't find window", "no
                "no current target")
 
 
-class NoServerError(AtollError):
-    """The tmux server on this socket is not running."""
-
-
 def _is_no_server(stderr: str) -> bool:
     return any(s in stderr for s in _NO_SERVER)
 
@@ -200,9 +196,6 @@ class TmuxClient(msgspec.Struct, frozen=True):
                 raise AtollError(f"session {name!r} already exists")
             res.check()
 
-    def set_option(self, name: str, key: str, value: str) -> None:
-        self._checked(name, ["set-option", "-t", f"={name}:", f"@{key}", value])
-
     def kill_session(self, name: str) -> None:
         """Kill session ``name``; killing the last one ends the server, which tmux's client
         may report as "server exited unexpectedly": that is success here."""
@@ -220,10 +213,6 @@ class TmuxClient(msgspec.Struct, frozen=True):
 
     def send_enter(self, name: str) -> None:
         self._checked(name, ["send-keys", "-t", f"={name}:", "Enter"])
-
-    def pipe_pane(self, name: str, shell_command: str) -> None:
-        """Pipe the pane's output to ``shell_command`` (tmux runs it with ``sh -c``)."""
-        self._checked(name, ["pipe-pane", "-O", "-t", f"={name}:", shell_command])
 
     def attach_argv(self, name: str, *, read_only: bool = False) -> list[str]:
         """Full argv that attaches the current terminal to session ``name``."""
