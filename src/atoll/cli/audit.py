@@ -21,7 +21,7 @@ import click
 import msgspec
 
 from atoll.core.chain import VerifyReport
-from atoll.core.errors import UsageError
+from atoll.core.errors import AtollError, UsageError
 from atoll.core.names import validate_host_name
 from atoll.exec import Ssh
 from atoll.ledger.audit import Actor, Audit
@@ -297,16 +297,24 @@ def checkpoint_cmd(ctx: click.Context, to_host: str | None) -> None:
     host = str(ctx.meta.get("atoll.host", "local"))
     audit = Audit(ledger, host, Actor.current())
     store = CheckpointStore(checkpoints_path(ledger.path))
-    with audit.action(
-        "audit.checkpoint",
-        {"ledger": str(ledger.path)},
-        {"key_id": key.key_id, "witness": to_host},
-    ):
+    target = {"ledger": str(ledger.path)}
+    # Both records are written before signing, so the checkpoint covers the whole ledger as
+    # the command leaves it: deleting its own last record afterwards is caught by verify.
+    # A failure after that (signing refused, witness unreachable) appends an ``error``
+    # record for the same intent.
+    intent = audit.event("audit.checkpoint", target, "intent",
+                         {"key_id": key.key_id, "witness": to_host})
+    audit.event("audit.checkpoint", target, "ok", {"intent": intent["seq"]})
+    try:
         signed = make_checkpoint(ledger, host=_machine(), key=key, store=store)
         where = ""
         if to_host:
             remote = push_witness(signed, Ssh(to_host), origin=_machine())
             where = f", witness {to_host}:{remote}"
+    except AtollError as exc:
+        audit.event("audit.checkpoint", target, "error",
+                    {"intent": intent["seq"], "error": str(exc).splitlines()[0][:500]})
+        raise
     click.echo(
         f"checkpoint: seq {signed.seq}, {signed.size} bytes, head {signed.head[:16]}, "
         f"key {signed.key_id}{where}"
