@@ -4,14 +4,13 @@ Errors are AtollError subclasses (the main CLI prints ``atoll: error: ...`` and 
 ``err.exit_code``): ``verify`` exits 1 naming the first bad seq, ``checkpoint --to HOST``
 exits 5 when the witness is unreachable (the local checkpoint is kept).
 
-The ledger is the operator's unless ``--ledger PATH`` (or ``ctx.meta["atoll.ledger_path"]``,
-set by the main CLI from configuration) names a host-wide one.
+The ledger is the operator's unless ``--ledger PATH`` or the configured ``ledger_path``
+names another one.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import platform
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -24,7 +23,7 @@ from atoll.core.chain import VerifyReport
 from atoll.core.errors import AtollError, UsageError
 from atoll.core.names import validate_host_name
 from atoll.exec import Ssh
-from atoll.ledger.audit import Actor, Audit
+from atoll.ledger.audit import Actor, Audit, this_host
 from atoll.ledger.checkpoint import (
     CheckpointStore,
     checkpoints_path,
@@ -48,13 +47,18 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _ledger(ctx: click.Context) -> Ledger:
-    configured = ctx.meta.get("atoll.ledger_option") or ctx.meta.get("atoll.ledger_path")
-    return Ledger(ledger_path(configured))
+    """``--ledger PATH``, else the configured ``ledger_path``, else the operator's."""
+    chosen = ctx.meta.get("atoll.ledger_option")
+    if not chosen:
+        from atoll.service.context import context_from_environment
+
+        chosen = context_from_environment().ledger_path
+    return Ledger(ledger_path(chosen))
 
 
 def _machine() -> str:
-    """This machine's name, as checkpoints and witness files name it."""
-    return platform.node() or "localhost"
+    """This machine's name, as ledger records, checkpoints and witness files name it."""
+    return this_host()
 
 
 def parse_when(text: str, now: datetime) -> datetime:
@@ -294,8 +298,7 @@ def checkpoint_cmd(ctx: click.Context, to_host: str | None) -> None:
     if to_host:
         validate_host_name(to_host)
     key = load_or_create_key()
-    host = str(ctx.meta.get("atoll.host", "local"))
-    audit = Audit(ledger, host, Actor.current())
+    audit = Audit(ledger, _machine(), Actor.current())
     store = CheckpointStore(checkpoints_path(ledger.path))
     target = {"ledger": str(ledger.path)}
     # Both records are written before signing, so the checkpoint covers the whole ledger as

@@ -8,7 +8,6 @@ Exit codes: 0 purged, 1 refused or failed, 2 bad usage or ambiguous, 3 not found
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -44,12 +43,12 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
     from atoll.fleet.users import visible_agent_users
     from atoll.islands.purge import find_islands, git_problems, purge
     from atoll.service import audit
-    from atoll.service.context import Context
+    from atoll.service.context import context_from_environment
 
     host, name = parse_target(target)
     if host not in (None, "local"):
         raise UsageError(f"purge runs on the island's host: ssh {host} atoll purge {name}")
-    ctx = Context(socket=os.environ.get("ATOLL_TMUX_SOCKET") or "atoll")
+    ctx = context_from_environment()
     if as_user is not None:
         users = [validate_user_name(as_user)]
     else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import platform
 import pwd
 import secrets
 from collections.abc import Iterator, Mapping
@@ -134,6 +135,12 @@ def typed_details(text: str, *, enter: bool) -> dict[str, object]:
         "bytes": len(raw),
         "enter": enter,
     }
+
+
+def this_host() -> str:
+    """This machine's hostname (``uname -n``), the ``host`` of every record it writes
+    ("localhost" when the kernel has none)."""
+    return platform.node() or "localhost"
 
 
 def new_correlation_id() -> str:
