@@ -61,16 +61,18 @@ def _capture_commands(pane_ids: list[str]) -> list[list[str]]:
 
 
 class TmuxClient(msgspec.Struct, frozen=True):
-    """tmux on named socket ``socket`` (``-L``), reached through ``runner``."""
+    """tmux on named socket ``socket`` (``-L``), reached through ``runner``; or, with
+    ``socket_path``, the server at that exact path (``-S``: a pane's own ``$TMUX`` server)."""
 
     runner: Runner
     socket: str = DEFAULT_SOCKET
     timeout: float = 15.0
+    socket_path: str | None = None
 
     # -- argv building -------------------------------------------------------------------
     def argv(self, *commands: list[str]) -> list[str]:
         """``tmux -L SOCKET cmd1 args ; cmd2 args``, every argument escaped."""
-        out = ["tmux", "-L", self.socket]
+        out = ["tmux", "-S", self.socket_path] if self.socket_path else ["tmux", "-L", self.socket]
         for i, cmd in enumerate(commands):
             if i:
                 out.append(";")
@@ -195,6 +197,20 @@ class TmuxClient(msgspec.Struct, frozen=True):
             if "duplicate session" in res.stderr:
                 raise AtollError(f"session {name!r} already exists")
             res.check()
+
+    def session_option(self, name: str, option: str) -> str | None:
+        """The value of user option ``option`` (``@...``) as seen from session ``name``'s
+        current pane, stripped; None when the session or its server is gone."""
+        res = self._run(["display-message", "-p", "-t", f"={name}:", f"#{{{option}}}"])
+        return res.text().strip() if res.ok else None
+
+    def set_pane_options(self, pane: str, values: dict[str, str | None]) -> None:
+        """Set each user option of ``values`` on pane ``pane`` (``%N``), or unset it for None,
+        in one tmux call. Raises ExternalCommandError when tmux refuses."""
+        cmds = [["set-option", "-p", "-u", "-t", pane, key] if value is None
+                else ["set-option", "-p", "-t", pane, key, value]
+                for key, value in values.items()]
+        self._run(*cmds).check()
 
     def kill_session(self, name: str) -> None:
         """Kill session ``name``; killing the last one ends the server, which tmux's client
