@@ -20,6 +20,7 @@ import click
 import msgspec
 
 from atoll.core.chain import VerifyReport
+from atoll.core.display import aligned
 from atoll.core.errors import AtollError, UsageError
 from atoll.core.names import validate_host_name
 from atoll.exec import Ssh
@@ -187,15 +188,7 @@ def _cells(event: Event) -> tuple[str, ...]:
 
 def table(events: list[Event]) -> str:
     """Aligned columns (SEQ right-aligned), one row per event."""
-    rows = [_cells(e) for e in events]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        parts = [c.rjust(w) if i == 0 else c.ljust(w) for i, (c, w) in pairs]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([fmt(COLUMNS), *(fmt(r) for r in rows)])
+    return "\n".join(aligned(COLUMNS, [_cells(e) for e in events], frozenset({"SEQ"})))
 
 
 def report_json(report: VerifyReport) -> dict[str, object]:

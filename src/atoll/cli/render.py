@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from atoll.core.display import project_label, status_label
+from atoll.core.display import aligned, project_label, status_label
 from atoll.core.models import Listing, SessionRow
 from atoll.core.timefmt import human_age, human_bytes, parse_rfc3339
 
 COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
-RIGHT = {"IDLE", "CPU", "MEM", "AGE"}
+RIGHT = frozenset({"IDLE", "CPU", "MEM", "AGE"})
 
 
 def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:
@@ -37,16 +37,7 @@ def table(listing: Listing, now: float | None = None) -> str:
     """The aligned table of ``atoll ls``; control characters from peers shown as ``?``."""
     now = time.time() if now is None else now
     rows = [tuple(_clean(c) for c in row_cells(r, now)) for r in listing.sessions]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        parts = [
-            c.rjust(w) if h in RIGHT else c.ljust(w)
-            for c, w, h in zip(cells, widths, COLUMNS, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    lines = [fmt(COLUMNS)] + [fmt(r) for r in rows]
+    lines = aligned(COLUMNS, rows, RIGHT)
     if not rows:
         lines.append("(no sessions; start one with: atoll new NAME --agent shell)")
     return "\n".join(lines)
