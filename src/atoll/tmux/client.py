@@ -200,7 +200,8 @@ class TmuxClient(msgspec.Struct, frozen=True):
 
     def session_option(self, name: str, option: str) -> str | None:
         """The value of user option ``option`` (``@...``) as seen from session ``name``'s
-        current pane, stripped; None when the session or its server is gone."""
+        current pane, stripped: empty when it is unset or the session is gone (tmux 3.3a's
+        display-message answers a missing target with nothing), None when tmux fails."""
         res = self._run(["display-message", "-p", "-t", f"={name}:", f"#{{{option}}}"])
         return res.text().strip() if res.ok else None
 
