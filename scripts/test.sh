@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything the tests use (system packages, services, virtualenv) and run the whole
-# test suite. Must run as root: the tests create Linux users, sudoers rules and namespaces.
+# Set up everything the tests use (system packages, services, virtualenv), run ruff, mypy and
+# lint-imports, then the whole test suite. Must run as root: the tests create Linux users,
+# sudoers rules and namespaces.
 # Extra arguments go to pytest.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,8 +14,14 @@ args=()
 if [ "$(stat -c %u "$here")" != "$(id -u)" ]; then
   export PYTHONDONTWRITEBYTECODE=1
   export HYPOTHESIS_STORAGE_DIRECTORY="${XDG_CACHE_HOME:-$HOME/.cache}/atoll/hypothesis"
+  export RUFF_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/atoll/ruff"
+  export MYPY_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/atoll/mypy"
   args=(-p no:cacheprovider)
 fi
+# Linters first: they take seconds, and any failure fails the run (set -e) before pytest.
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 set +e
 .venv/bin/python -m pytest "${args[@]}" "$@"
 rc=$?

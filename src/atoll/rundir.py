@@ -1,5 +1,6 @@
 """Private per-operator directories for sockets: the ssh ControlMaster sockets
-(:mod:`atoll.fleet.sshctl`) and the resident listing helper (:mod:`atoll.cli.resident`).
+(:mod:`atoll.fleet.sshctl`) and the resident listing helper (:mod:`atoll.cli.resident`);
+and the atomic private file write the listing caches share (:func:`replace_private`).
 
 Standard library ``os`` only: the console script calls this before anything else is
 imported.
@@ -36,6 +37,30 @@ def private_dir(path: str) -> str | None:
         except OSError:
             return None
     return path
+
+
+def replace_private(path: str, data: bytes) -> os.stat_result:
+    """Replace ``path`` with ``data`` atomically: written to a 0600 temporary file beside it
+    (created new, never through a symlink), then renamed over it (rename(2) is atomic), so
+    a reader sees the old file or the new one, never a part. Returns the new file's
+    ``fstat`` (its identity: each write is a new inode). Raises OSError; the temporary file
+    is removed on failure."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            written = os.fstat(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:  # noqa: SIM105 - contextlib would be one more import before every listing
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return written
 
 
 def runtime_base() -> str | None:

@@ -79,3 +79,29 @@ def test_unwritable_ledger_fails_closed(tmux_socket: str, readonly_state: dict[s
     time.sleep(0.3)
     screen = atoll("peek", "victim", socket=tmux_socket, env=ok_env).stdout
     assert marker not in screen
+
+
+def test_configured_ledger_path_is_used_by_new_kill_and_audit(tmux_socket: str,
+                                                              state: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    """``ledger_path`` from the config file is the ledger every command writes and reads;
+    the default one stays untouched (audit once verified the empty default: "intact: 0")."""
+    configured = tmp_path / "elsewhere" / "ledger.jsonl"
+    cfg = Path(state["XDG_CONFIG_HOME"]) / "atoll"
+    cfg.mkdir(parents=True)
+    (cfg / "config.toml").write_text(f"ledger_path = {str(configured)!r}\n")
+    run = lambda *a: atoll(*a, socket=tmux_socket, env=state)  # noqa: E731
+    assert run("new", "cfgled", "--", "cat").returncode == 0
+    assert run("kill", "cfgled").returncode == 0
+    stored = [json.loads(line) for line in configured.read_text().splitlines()]
+    assert [(e["action"], e["outcome"]) for e in stored] == [
+        ("session.new", "intent"), ("session.new", "ok"),
+        ("session.kill", "intent"), ("session.kill", "ok"),
+    ]
+    assert not (Path(state["XDG_STATE_HOME"]) / "atoll" / "ledger.jsonl").exists()
+    assert [e["seq"] for e in events(state)] == [1, 2, 3, 4]
+    verified = atoll("audit", "verify", env=state)
+    assert verified.returncode == 0 and "intact: 4 lines" in verified.stdout, verified.stdout
+    assert str(configured) in verified.stdout
+    assert atoll("audit", "checkpoint", env=state).returncode == 0
+    assert len(configured.read_text().splitlines()) == 6

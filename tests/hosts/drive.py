@@ -8,6 +8,9 @@ Usage:
       -> {"ok": true, "stdout": TEXT} | {"ok": false, "error": TEXT, "exit_code": N}
   drive.py doctor TIMEOUT NAME=ALIAS ...
       -> {"reports": [report, ...]}
+  drive.py fleet-kill HOST NAME ...
+      -> {"killed": [NAME, ...]}: one fleet-view backend (one process, one Context) lists the
+         fleet from the operator's config and kills each listed HOST:NAME row in turn
 """
 
 from __future__ import annotations
@@ -52,6 +55,15 @@ def main(argv: list[str]) -> int:
         from atoll.fleet.doctor import reports
 
         body = {"reports": reports(_hosts(argv[2:]), float(argv[1]))}
+    elif cmd == "fleet-kill":
+        from atoll.tui.backend import Backend, make_context
+
+        backend = Backend(make_context())
+        wanted = set(argv[2:])
+        rows = [r for r in backend.listing().sessions if r.host == argv[1] and r.name in wanted]
+        for row in rows:
+            backend.kill(row)
+        body = {"killed": [r.name for r in rows]}
     else:
         print(f"unknown command {cmd}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.hosts.conftest import drive
 from tests.hosts.testbed import Testbed
 from tests.support.proc import atoll
 
@@ -54,3 +55,30 @@ def test_host_name_targets_act_remotely_with_one_correlation_id(
     assert cid
     theirs = b.run(["grep", "-rl", cid, "/home/marcus/.local/state"], check=False)
     assert theirs.returncode == 0, "the peer's ledger does not carry our correlation id"
+
+
+def test_fleet_view_actions_each_carry_their_own_correlation_id(
+    testbed: Testbed, marcus_config: str
+) -> None:
+    """Two remote actions from one long-lived fleet-view process: each has its own id, and
+    each id is in both ledgers (a cached Audit once stamped the first id, or none, locally)."""
+    b = testbed.hosts["hostb"]
+    names = ["fv-one", "fv-two"]
+    for name in names:
+        b.tmux_session("wes-agent", name)
+    out = drive(testbed, "fleet-kill", "b", *names)
+    assert sorted(out["killed"]) == names
+    ours = json.loads(atoll("audit", "show", "--json", "--action", "session.kill",
+                            user=marcus_config).stdout)
+    mine = [e for e in ours if e["target"].get("session") in names]
+    assert len(mine) == 4  # intent and ok of each kill
+    ids = {e["target"]["session"]: set() for e in mine}
+    for e in mine:
+        ids[e["target"]["session"]].add(e["correlation"])
+        if e["outcome"] == "intent":
+            assert e["details"].get("via") == "hostb"  # the SSH alias is a field of its own
+    one, two = (ids[n] for n in names)
+    assert len(one) == 1 and len(two) == 1 and None not in one | two and one != two
+    for cid in one | two:
+        theirs = b.run(["grep", "-rl", str(cid), "/home/marcus/.local/state"], check=False)
+        assert theirs.returncode == 0, f"the peer's ledger does not carry {cid}"

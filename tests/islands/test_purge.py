@@ -4,6 +4,7 @@ confirmation on a terminal, and that nothing of the island remains afterwards.""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import pty
 import secrets
@@ -120,6 +121,26 @@ def test_clean_island_is_purged_completely(world: World, kind: str) -> None:
     assert remains(world, isl) == []
     again = purge(world, isl.spec.name, "--as", world.agent)
     assert again.returncode == 3 and "no island" in again.stderr
+
+
+def test_purge_writes_the_configured_ledger(world: World, bwrap_ready: None,
+                                            tmp_path: Path) -> None:
+    """``ledger_path`` from the config file gets the purge records (purge once built its own
+    Context without the config and wrote the default ledger)."""
+    configured = tmp_path / "configured" / "ledger.jsonl"
+    (tmp_path / "cfg" / "atoll").mkdir(parents=True)
+    (tmp_path / "cfg" / "atoll" / "config.toml").write_text(
+        f"ledger_path = {str(configured)!r}\n")
+    env = {"ATOLL_TMUX_SOCKET": world.socket, "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    isl = make(world, "bwrap")
+    res = cli("purge", isl.spec.name, "--as", world.agent, env=env)
+    assert res.returncode == 0, res.stderr
+    stored = [json.loads(line) for line in configured.read_text().splitlines()]
+    assert [(e["action"], e["outcome"]) for e in stored] == [
+        ("island.purge", "intent"), ("island.purge", "ok")]
+    assert stored[0]["target"]["session"] == isl.spec.name
+    assert not (tmp_path / "state" / "atoll" / "ledger.jsonl").exists()
 
 
 def test_git_work_is_refused_unless_forced(world: World, kind: str) -> None:

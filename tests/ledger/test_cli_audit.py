@@ -96,7 +96,7 @@ def test_verify_intact_then_tampered(filled: Ledger) -> None:
 def test_checkpoint_then_truncation(filled: Ledger) -> None:
     code, out, err = run("checkpoint")
     assert code == 0, err
-    assert out.startswith("checkpoint: seq 6, ")  # it covers its own intent record
+    assert out.startswith("checkpoint: seq 7, ")  # it covers its own intent and ok records
     actions = [(e["action"], e["outcome"]) for e in filled.iter_events()][-2:]
     assert actions == [("audit.checkpoint", "intent"), ("audit.checkpoint", "ok")]
     code, out, _ = run("verify")
@@ -105,6 +105,17 @@ def test_checkpoint_then_truncation(filled: Ledger) -> None:
     filled.path.write_bytes(b"".join(lines[:4]))
     code, _, err = run("verify")
     assert code == 1 and "first bad seq 5: truncated" in err
+
+
+def test_checkpoint_covers_its_own_last_record(filled: Ledger) -> None:
+    """D1: the last line the checkpoint command wrote, deleted afterwards, is caught."""
+    code, _, err = run("checkpoint")
+    assert code == 0, err
+    lines = filled.read_bytes().splitlines(keepends=True)
+    assert json.loads(lines[-1])["outcome"] == "ok"
+    filled.path.write_bytes(b"".join(lines[:-1]))
+    code, _, err = run("verify")
+    assert code == 1 and "first bad seq 7: truncated" in err
 
 
 def test_checkpoint_to_unreachable_witness(filled: Ledger) -> None:

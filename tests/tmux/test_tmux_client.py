@@ -141,3 +141,19 @@ def test_exact_targets(client: TmuxClient) -> None:
         client.kill_session("ab")  # no prefix matching
     client.kill_session("abc")
     assert client.list_panes() == []
+
+
+def test_session_option_and_pane_options_by_socket_path(client: TmuxClient) -> None:
+    """The calls the hook and bwrap's island check make, on a real server: a user option
+    read back by session, and pane options set and unset through the server's -S path."""
+    new(client, "opt", ["sleep", "300"], atoll_island_id="bw-1234;")
+    assert client.session_option("opt", "@atoll_island_id") == "bw-1234;"
+    assert not client.session_option("gone", "@atoll_island_id")  # tmux 3.3a: "" or None
+    (pane,) = client.list_panes()
+    path = subprocess.run(["tmux", "-L", client.socket, "display-message", "-p",
+                           "#{socket_path}"], capture_output=True, text=True).stdout.strip()
+    by_path = TmuxClient(Local(), socket_path=path)
+    by_path.set_pane_options(pane.pane_id, {"@atoll_state": "waiting", "@atoll_state_time": "t"})
+    assert client.list_panes()[0].state == "waiting"
+    by_path.set_pane_options(pane.pane_id, {"@atoll_state": None})
+    assert client.list_panes()[0].state == ""

@@ -4,14 +4,13 @@ Errors are AtollError subclasses (the main CLI prints ``atoll: error: ...`` and 
 ``err.exit_code``): ``verify`` exits 1 naming the first bad seq, ``checkpoint --to HOST``
 exits 5 when the witness is unreachable (the local checkpoint is kept).
 
-The ledger is the operator's unless ``--ledger PATH`` (or ``ctx.meta["atoll.ledger_path"]``,
-set by the main CLI from configuration) names a host-wide one.
+The ledger is the operator's unless ``--ledger PATH`` or the configured ``ledger_path``
+names another one.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import platform
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -21,10 +20,11 @@ import click
 import msgspec
 
 from atoll.core.chain import VerifyReport
-from atoll.core.errors import UsageError
+from atoll.core.display import aligned
+from atoll.core.errors import AtollError, UsageError
 from atoll.core.names import validate_host_name
 from atoll.exec import Ssh
-from atoll.ledger.audit import Actor, Audit
+from atoll.ledger.audit import Actor, Audit, this_host
 from atoll.ledger.checkpoint import (
     CheckpointStore,
     checkpoints_path,
@@ -48,19 +48,18 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _ledger(ctx: click.Context) -> Ledger:
-    """``--ledger PATH``, else the configured ``ledger_path`` (the same one every action
-    writes to), else the default."""
-    configured = ctx.meta.get("atoll.ledger_option")
-    if configured is None:
-        from atoll.cli.main import make_context
+    """``--ledger PATH``, else the configured ``ledger_path``, else the operator's."""
+    chosen = ctx.meta.get("atoll.ledger_option")
+    if not chosen:
+        from atoll.service.context import context_from_environment
 
-        configured = make_context().ledger_path
-    return Ledger(ledger_path(configured))
+        chosen = context_from_environment().ledger_path
+    return Ledger(ledger_path(chosen))
 
 
 def _machine() -> str:
-    """This machine's name, as checkpoints and witness files name it."""
-    return platform.node() or "localhost"
+    """This machine's name, as ledger records, checkpoints and witness files name it."""
+    return this_host()
 
 
 def parse_when(text: str, now: datetime) -> datetime:
@@ -189,15 +188,7 @@ def _cells(event: Event) -> tuple[str, ...]:
 
 def table(events: list[Event]) -> str:
     """Aligned columns (SEQ right-aligned), one row per event."""
-    rows = [_cells(e) for e in events]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        parts = [c.rjust(w) if i == 0 else c.ljust(w) for i, (c, w) in pairs]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([fmt(COLUMNS), *(fmt(r) for r in rows)])
+    return "\n".join(aligned(COLUMNS, [_cells(e) for e in events], frozenset({"SEQ"})))
 
 
 def report_json(report: VerifyReport) -> dict[str, object]:
@@ -300,19 +291,26 @@ def checkpoint_cmd(ctx: click.Context, to_host: str | None) -> None:
     if to_host:
         validate_host_name(to_host)
     key = load_or_create_key()
-    host = str(ctx.meta.get("atoll.host", "local"))
-    audit = Audit(ledger, host, Actor.current())
+    audit = Audit(ledger, _machine(), Actor.current())
     store = CheckpointStore(checkpoints_path(ledger.path))
-    with audit.action(
-        "audit.checkpoint",
-        {"ledger": str(ledger.path)},
-        {"key_id": key.key_id, "witness": to_host},
-    ):
+    target = {"ledger": str(ledger.path)}
+    # Both records are written before signing, so the checkpoint covers the whole ledger as
+    # the command leaves it: deleting its own last record afterwards is caught by verify.
+    # A failure after that (signing refused, witness unreachable) appends an ``error``
+    # record for the same intent.
+    intent = audit.event("audit.checkpoint", target, "intent",
+                         {"key_id": key.key_id, "witness": to_host})
+    audit.event("audit.checkpoint", target, "ok", {"intent": intent["seq"]})
+    try:
         signed = make_checkpoint(ledger, host=_machine(), key=key, store=store)
         where = ""
         if to_host:
             remote = push_witness(signed, Ssh(to_host), origin=_machine())
             where = f", witness {to_host}:{remote}"
+    except AtollError as exc:
+        audit.event("audit.checkpoint", target, "error",
+                    {"intent": intent["seq"], "error": str(exc).splitlines()[0][:500]})
+        raise
     click.echo(
         f"checkpoint: seq {signed.seq}, {signed.size} bytes, head {signed.head[:16]}, "
         f"key {signed.key_id}{where}"

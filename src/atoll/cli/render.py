@@ -19,7 +19,7 @@ STATUS_SGR = {
     "unknown": "3;35",
 }
 COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
-RIGHT = {"IDLE", "CPU", "MEM", "AGE"}
+RIGHT = frozenset({"IDLE", "CPU", "MEM", "AGE"})
 
 
 def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:

@@ -26,7 +26,8 @@ How (docs/resident.md):
   for the helper also the same user, mount and pid namespaces as itself.
 - Any failure on this path (no helper yet, a stale socket, a refused or short answer) falls
   back to the in-process listing, which then starts a helper for the next call.
-- ``ATOLL_NO_HELPER=1`` turns all of this off. A helper exits after
+- ``ATOLL_NO_HELPER=1`` (or ``ATOLL_DEBUG=1``, whose trace must come from this process)
+  turns all of this off. A helper exits after
   :data:`IDLE_SECONDS` without a request (``ATOLL_HELPER_IDLE`` overrides, in seconds).
 
 This module runs before click or any of atoll's listing code is imported, so it imports
@@ -76,8 +77,9 @@ def serves(args: list[str]) -> bool:
 
 
 def disabled(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
-    """``ATOLL_NO_HELPER`` set to anything but empty or ``0``."""
-    return environ.get("ATOLL_NO_HELPER", "") not in ("", "0")
+    """``ATOLL_NO_HELPER`` set to anything but empty or ``0``, or ``ATOLL_DEBUG`` set (the
+    helper's processes would be traced on the helper's stderr, not this command's)."""
+    return any(environ.get(k, "") not in ("", "0") for k in ("ATOLL_NO_HELPER", "ATOLL_DEBUG"))
 
 
 def idle_seconds(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:

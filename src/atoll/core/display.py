@@ -26,3 +26,18 @@ def status_label(row: SessionRow) -> str:
     if row.status in ("waiting", "error") and row.reason:
         return f"{row.status}({row.reason})"
     return row.status
+
+
+def aligned(columns: tuple[str, ...], rows: list[tuple[str, ...]],
+            right: frozenset[str] = frozenset()) -> list[str]:
+    """Header and rows as text lines: each column as wide as its widest cell, two spaces
+    apart, columns named in ``right`` right-aligned, trailing spaces dropped. Widths are
+    ``len()`` (the callers have replaced control characters already)."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(columns)]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        parts = [c.rjust(w) if h in right else c.ljust(w)
+                 for c, w, h in zip(cells, widths, columns, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    return [fmt(columns), *(fmt(r) for r in rows)]

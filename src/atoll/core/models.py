@@ -13,7 +13,6 @@ import msgspec
 
 Status = Literal["running", "waiting", "error", "idle", "exited", "unknown"]
 STATUSES: tuple[Status, ...] = ("running", "waiting", "error", "idle", "exited", "unknown")
-IslandKind = Literal["user", "bwrap", "docker", "podman", "none"]
 
 
 class SessionRow(msgspec.Struct, kw_only=True):

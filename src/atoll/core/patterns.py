@@ -292,11 +292,3 @@ def generic_waiting() -> tuple[re.Pattern[str], ...]:
 
 GENERIC_REASONS: tuple[str, ...] = tuple(r for r, _ in _GENERIC_WAITING)
 
-
-def __getattr__(name: str) -> object:
-    # AGENT_PATTERNS and GENERIC_WAITING, compiled when first asked for (PEP 562)
-    if name == "AGENT_PATTERNS":
-        return {agent: patterns_for(agent) for agent in _SOURCES}
-    if name == "GENERIC_WAITING":
-        return generic_waiting()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

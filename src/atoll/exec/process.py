@@ -3,6 +3,12 @@
 ``run_argv`` never uses a shell, sets ``LC_ALL=C`` so tool messages are stable to parse,
 closes stdin unless input is given, and turns a missing program or a timeout into an
 :class:`~atoll.core.errors.AtollError` instead of a traceback.
+
+With ``ATOLL_DEBUG=1`` in the environment every process started here is traced on stderr,
+one line each when it ends: ``atoll: debug: exit CODE in MS ms: ARGV`` (ARGV shell-quoted
+for reading only, with control characters escaped; CODE is ``timeout``, ``killed`` or
+``not-found`` when there is no exit status; ``started`` for a detached process). stdout is
+never touched, so JSON and other data output stays as it is.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -51,6 +59,21 @@ class CommandTimeoutError(AtollError):
     """A command did not finish within its timeout."""
 
 
+def tracing() -> bool:
+    """``ATOLL_DEBUG`` is set to anything but empty or ``0``."""
+    return os.environ.get("ATOLL_DEBUG", "") not in ("", "0")
+
+
+def _trace(argv: list[str], code: int | str | None, started: float) -> None:
+    if not tracing():
+        return
+    ms = (time.monotonic() - started) * 1000
+    shown = shlex.join(argv).encode("unicode_escape", "backslashreplace").decode("ascii")
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"atoll: debug: exit {code} in {ms:.1f} ms: {shown}\n")
+        sys.stderr.flush()
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["LC_ALL"] = "C.UTF-8"
@@ -80,6 +103,7 @@ def run_argv(
     Raises AtollError when the program does not exist, CommandTimeoutError on timeout.
     A non-zero exit is returned, not raised (call :meth:`Completed.check`).
     """
+    started = time.monotonic()
     try:
         proc = subprocess.Popen(
             argv,
@@ -90,6 +114,7 @@ def run_argv(
             cwd=_cwd(argv),
         )
     except FileNotFoundError as exc:
+        _trace(argv, "not-found", started)
         raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
     try:
         out, err = proc.communicate(input, timeout=timeout)
@@ -101,10 +126,12 @@ def run_argv(
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+        _trace(argv, "timeout", started)
         raise CommandTimeoutError(f"{argv[0]} timed out after {timeout:g}s") from exc
     except BaseException:  # KeyboardInterrupt: leave nothing running
         stop(proc)
         raise
+    _trace(argv, proc.returncode, started)
     return Completed(argv, proc.returncode, out, err.decode("utf-8", "replace"))
 
 
@@ -122,12 +149,17 @@ def run_foreground(argv: list[str], *, unset_tmux: bool = False,
         env.pop("TMUX", None)
     if relay is not None:
         return _run_relayed(argv, env, relay)
+    started = time.monotonic()
     try:
-        return subprocess.run(argv, env=env, cwd=_cwd(argv), check=False).returncode
+        code = subprocess.run(argv, env=env, cwd=_cwd(argv), check=False).returncode
     except FileNotFoundError as exc:
+        _trace(argv, "not-found", started)
         raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
     except OSError as exc:
+        _trace(argv, "not-started", started)
         raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    _trace(argv, code, started)
+    return code
 
 
 def _run_relayed(argv: list[str], env: dict[str, str], relay: Relay) -> int:
@@ -172,13 +204,16 @@ def spawn_detached(argv: list[str], *, env: dict[str, str], log_path: str) -> in
                       | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise AtollError(f"cannot open {log_path}: {exc.strerror}") from exc
+    started = time.monotonic()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 cwd="/", env=env, close_fds=True, start_new_session=True)
     except OSError as exc:
+        _trace(argv, "not-started", started)
         raise AtollError(f"cannot run {argv[0]}: {exc.strerror}") from exc
     finally:
         os.close(log)
+    _trace(argv, "started", started)
     return proc.pid
 
 
@@ -280,6 +315,7 @@ class Batch:
                 deadline: float | None) -> Completed | AtollError:
         proc, argv = self._procs[i], self.argvs[i]
         if isinstance(proc, AtollError):
+            _trace(argv, "not-started", self._started)
             return proc
         assert proc.stdout is not None and proc.stderr is not None
         out, err = b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
@@ -294,7 +330,9 @@ class Batch:
             code = proc.wait(left)
         except subprocess.TimeoutExpired:
             stop(proc)
+            _trace(argv, "timeout", self._started)
             return CommandTimeoutError(f"{argv[0]} timed out after {self.timeout:g}s")
+        _trace(argv, code, self._started)
         return Completed(argv, code, out, err.decode("utf-8", "replace"))
 
 
@@ -332,10 +370,12 @@ def run_capped(argv: list[str], timeout: float, max_stdout: int,
     """Run ``argv`` (no shell, stdin closed) for at most ``timeout`` seconds, keeping at most
     ``max_stdout`` bytes of stdout (and ``max_stderr`` of stderr); kill it beyond either.
     AtollError only when the program cannot be started."""
+    started = time.monotonic()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=_env(), start_new_session=True)
     except OSError as exc:
+        _trace(argv, "not-started", started)
         raise AtollError(f"{argv[0]}: cannot run: {exc.strerror}") from exc
     assert proc.stdout is not None and proc.stderr is not None
     out, err = bytearray(), bytearray()
@@ -371,5 +411,6 @@ def run_capped(argv: list[str], timeout: float, max_stdout: int,
         proc.stdout.close()
         proc.stderr.close()
     code = proc.wait()
+    _trace(argv, "killed" if (timed_out or truncated) else code, started)
     return Capped(argv, None if (timed_out or truncated) else code, bytes(out),
                   err.decode("utf-8", "replace"), timed_out, truncated)

@@ -59,13 +59,6 @@ def _decode(cached: str) -> ScreenRead:
     return _NO_READ
 
 
-def query_server(
-    server: Server, with_screens: bool = True, cache: ScreenCache | None = None
-) -> ServerPanes:
-    """List one server (see :func:`query_servers`)."""
-    return query_servers([server], with_screens, cache)[0]
-
-
 def query_servers(
     servers: list[Server], with_screens: bool = True, cache: ScreenCache | None = None
 ) -> list[ServerPanes]:

@@ -18,6 +18,7 @@ import msgspec
 import platformdirs
 
 from atoll.core.load import Proc, Sample
+from atoll.rundir import replace_private
 
 MIN_WINDOW = 0.25
 MAX_AGE = 30.0
@@ -133,13 +134,7 @@ def save(now: float, sample: Sample, pids: list[int]) -> None:
     data = msgspec.json.encode([*kept, _Cached(now, keep)])
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            written = _identity(os.fstat(fh.fileno()))
-        os.replace(tmp, path)
+        written = _identity(replace_private(str(path), data))
         _memo = (written, [*kept, _Cached(now, keep)])
 
 

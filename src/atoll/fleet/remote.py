@@ -60,6 +60,7 @@ from atoll.fleet.sshctl import (
     socket_path,
     ssh_for,
 )
+from atoll.rundir import replace_private
 
 LS_ARGV = ["atoll", "ls", "--json", "--here"]
 MAX_ANSWER_BYTES = 8 << 20
@@ -176,13 +177,8 @@ class HostCache:
         """Store ``rows``; a cache that cannot be written is skipped silently."""
         if private_dir(self.root) is None:
             return
-        path = self._file(name)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(msgspec.json.encode(_Entry(now, rows)))
-            os.replace(tmp, path)
+            replace_private(str(self._file(name)), msgspec.json.encode(_Entry(now, rows)))
 
     def load(self, name: str, now: float) -> tuple[list[SessionRow], float] | None:
         """``(rows, age_seconds)`` of the last good answer, or None (absent or invalid)."""

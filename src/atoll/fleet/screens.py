@@ -10,11 +10,12 @@ TUI keeps it in memory.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import msgspec
 import platformdirs
+
+from atoll.rundir import replace_private
 
 SETTLE = 2.0
 MAX_ENTRIES = 5000
@@ -68,8 +69,4 @@ class ScreenCache(msgspec.Struct):
         path = _path()
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(msgspec.json.encode(self.entries))
-            os.replace(tmp, path)
+            replace_private(str(path), msgspec.json.encode(self.entries))

@@ -221,10 +221,7 @@ class BwrapIsland:
 
     def owns_session(self, session: str, socket: str = DEFAULT_SOCKET) -> bool:
         """True if ``session`` on the agent's server was started for this island."""
-        client = self.tmux(socket)
-        res = client.runner.run(client.argv(
-            ["display-message", "-p", "-t", f"={session}:", "#{@atoll_island_id}"]), timeout=15)
-        return res.ok and res.text().strip() == self.island_id
+        return self.tmux(socket).session_option(session, "@atoll_island_id") == self.island_id
 
     def stop(self, socket: str = DEFAULT_SOCKET) -> None:
         """Kill the island's session (its sandbox dies with it: --die-with-parent)."""

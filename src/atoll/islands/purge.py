@@ -19,12 +19,12 @@
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field
 
 from atoll.core.errors import AtollError
 from atoll.core.islands import IslandSpec
 from atoll.core.sessionref import is_atoll_name, matches
+from atoll.core.worktrees import worktree_path
 from atoll.exec.runner import Local, Runner, Sudo, current_user
 from atoll.islands.base import Island
 from atoll.islands.bwrap import BwrapIsland, list_bwrap_islands
@@ -37,8 +37,6 @@ from atoll.islands.container import (
 from atoll.islands.engine import ENGINES, Engine
 from atoll.islands.user import UserIsland
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
-
-WORKTREES_DIR = ".atoll-worktrees"  # the lead's gitwork rule: PROJECT/.atoll-worktrees/BRANCH
 
 
 class PurgeRefusedError(AtollError):
@@ -164,7 +162,7 @@ def _user_sessions(target: str, user: str, operator: str, socket: str) -> list[F
                           kind="user", operator=operator, agent_user=user)
         worktree = None
         if made and p.worktree and p.project:
-            worktree = posixpath.join(p.project, WORKTREES_DIR, p.worktree.replace("/", "-"))
+            worktree = worktree_path(p.project, p.worktree)
         island = UserIsland(spec, tmux_name="" if made else p.session_id)
         out.append(Found(
             island=island, where=f"user session {target} of {user}",

@@ -22,8 +22,9 @@ import platformdirs
 from atoll.core.errors import AtollError
 from atoll.core.islands import IslandSpec
 from atoll.core.names import validate_branch_name, validate_session_name, validate_user_name
+from atoll.core.worktrees import worktree_path
 from atoll.exec.runner import Local, Runner, Sudo, current_user
-from atoll.islands.purge import WORKTREES_DIR, Found
+from atoll.islands.purge import Found
 from atoll.islands.user import UserIsland
 
 MAX_RECORD_BYTES = 16 << 10
@@ -35,10 +36,6 @@ def records_dir() -> Path:
 
 def _record_path(user: str, name: str) -> Path:
     return records_dir() / f"{user}@{name}.json"
-
-
-def worktree_path(project: str, branch: str) -> str:
-    return posixpath.join(project, WORKTREES_DIR, branch.replace("/", "-"))
 
 
 def remember(user: str, name: str, project: str, branch: str) -> None:

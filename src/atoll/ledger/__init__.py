@@ -5,7 +5,14 @@ The service layer uses :class:`Audit` (``audit.action(...)`` around every action
 :func:`start_transcript`; the CLI uses :func:`verify_ledger` and :func:`make_checkpoint`.
 """
 
-from atoll.ledger.audit import ACTIONS, Actor, Audit, new_correlation_id, typed_details
+from atoll.ledger.audit import (
+    ACTIONS,
+    Actor,
+    Audit,
+    new_correlation_id,
+    this_host,
+    typed_details,
+)
 from atoll.ledger.checkpoint import (
     CheckpointStore,
     SignedCheckpoint,
@@ -49,6 +56,7 @@ __all__ = [
     "push_witness",
     "start_transcript",
     "stop_transcript",
+    "this_host",
     "typed_details",
     "verify_ledger",
 ]

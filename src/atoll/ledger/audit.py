@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import platform
 import pwd
 import secrets
 from collections.abc import Iterator, Mapping
@@ -146,6 +147,12 @@ def typed_details(text: str, *, enter: bool) -> dict[str, object]:
     }
 
 
+def this_host() -> str:
+    """This machine's hostname (``uname -n``), the ``host`` of every record it writes
+    ("localhost" when the kernel has none)."""
+    return platform.node() or "localhost"
+
+
 def new_correlation_id() -> str:
     """A fresh random id (16 hex) for grouping related records."""
     return secrets.token_hex(8)
@@ -178,10 +185,6 @@ class Audit:
         self.host = host
         self.actor = actor
         self.correlation_id = correlation_id
-
-    def with_correlation(self, correlation_id: str | None) -> Audit:
-        """A copy that stamps ``correlation_id`` on its records."""
-        return Audit(self.ledger, self.host, self.actor, correlation_id)
 
     def event(
         self,

@@ -11,7 +11,7 @@ ledger package is imported lazily so that ``atoll ls`` does not pay for it.
 
 from __future__ import annotations
 
-import platform
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -22,36 +22,41 @@ if TYPE_CHECKING:
     from atoll.ledger.transcript import Transcript
     from atoll.service.context import Context
 
-_AUDITS: dict[int, Audit] = {}
+@functools.cache
+def _base(path: str | None) -> Audit:
+    # The ledger, this machine's name and the actor do not change within a process; the
+    # correlation id does (one per action), so it is never part of what is cached.
+    from atoll.ledger import Actor, Audit, Ledger, ledger_path, this_host
+
+    return Audit(Ledger(ledger_path(path)), host=this_host(), actor=Actor.current())
 
 
-def auditor(ctx: Context) -> Audit:
-    """The :class:`Audit` of this context (one per Context object)."""
-    got = _AUDITS.get(id(ctx))
-    if got is None:
-        from atoll.ledger import Actor, Audit, Ledger, ledger_path
+def auditor(ctx: Context, correlation: str | None = None) -> Audit:
+    """An :class:`Audit` on the context's ledger stamping ``correlation`` (default: the id
+    this process was given, ``ctx.correlation_id``) on its records."""
+    from atoll.ledger import Audit
 
-        got = Audit(Ledger(ledger_path(ctx.ledger_path)), host=platform.node() or "local",
-                    actor=Actor.current(), correlation_id=ctx.correlation_id)
-        _AUDITS[id(ctx)] = got
-    return got
+    base = _base(ctx.ledger_path)
+    return Audit(base.ledger, base.host, base.actor, correlation or ctx.correlation_id)
 
 
 @contextmanager
 def action(
-    ctx: Context, name: str, target: Mapping[str, str], details: Mapping[str, object]
+    ctx: Context, name: str, target: Mapping[str, str], details: Mapping[str, object],
+    correlation: str | None = None,
 ) -> Iterator[None]:
-    """Record ``name`` on ``target`` before the block runs, and its outcome after."""
-    with auditor(ctx).action(name, dict(target), dict(details)):
+    """Record ``name`` on ``target`` before the block runs, and its outcome after;
+    ``correlation`` joins the records to a peer's (see :func:`auditor`)."""
+    with auditor(ctx, correlation).action(name, dict(target), dict(details)):
         yield
 
 
 def event(
     ctx: Context, name: str, target: Mapping[str, str], outcome: str,
-    details: Mapping[str, object],
+    details: Mapping[str, object], correlation: str | None = None,
 ) -> None:
-    """Record one event with a known outcome."""
-    auditor(ctx).event(name, dict(target), outcome, dict(details))
+    """Record one event with a known outcome (``correlation`` as for :func:`action`)."""
+    auditor(ctx, correlation).event(name, dict(target), outcome, dict(details))
 
 
 def start_recording(ctx: Context, server: Server, session: str) -> Transcript:

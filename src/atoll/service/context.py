@@ -10,8 +10,12 @@ from atoll.fleet.users import DEFAULT_GROUP, DEFAULT_PATTERNS, candidates
 from atoll.tmux.client import DEFAULT_SOCKET
 
 
-class Context(msgspec.Struct):
-    """Operator identity (from the real uid), tmux socket name and agent-user discovery."""
+class Context(msgspec.Struct, frozen=True):
+    """Operator identity (from the real uid), tmux socket name and agent-user discovery.
+
+    Frozen: one is built per command (:func:`context_from_environment`) and shared by worker
+    threads. ``correlation_id`` is the id this process was given by a peer
+    (``--correlation-id``); actions of their own get a fresh one each."""
 
     socket: str = DEFAULT_SOCKET
     agent_users: tuple[str, ...] = ()

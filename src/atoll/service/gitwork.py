@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from atoll.core.errors import AtollError, UsageError
 from atoll.core.names import validate_branch_name
+from atoll.core.worktrees import WORKTREES_DIR, worktree_path
 from atoll.exec.runner import Runner
-
-WORKTREES_DIR = ".atoll-worktrees"
 
 
 def project_root(runner: Runner, directory: str) -> str:
@@ -31,7 +29,7 @@ def ensure_worktree(runner: Runner, project: str, branch: str) -> str:
     if not top.ok:
         raise UsageError(f"--worktree needs a git repository, and {project!r} is not one")
     root = top.text().strip()
-    path = os.path.join(root, WORKTREES_DIR, branch.replace("/", "-"))
+    path = worktree_path(root, branch)
     listing = runner.run(["git", "-C", root, "worktree", "list", "--porcelain"], timeout=15)
     if listing.ok and f"worktree {path}\n" in listing.text() + "\n":
         return path

@@ -9,6 +9,7 @@ from atoll.core.errors import UsageError
 from atoll.core.status import HOOK_EVENTS
 from atoll.core.timefmt import rfc3339
 from atoll.exec.runner import Local
+from atoll.tmux.client import TmuxClient
 
 
 def report(event: str, tmux_env: str | None, pane: str | None) -> str | None:
@@ -27,11 +28,8 @@ def report(event: str, tmux_env: str | None, pane: str | None) -> str | None:
     if not os.path.isabs(socket):
         raise UsageError("$TMUX does not name a socket path")
     state = HOOK_EVENTS[key]
-    base = ["tmux", "-S", socket]
-    if state is None:
-        argv = [*base, "set-option", "-p", "-u", "-t", pane, "@atoll_state"]
-    else:
-        argv = [*base, "set-option", "-p", "-t", pane, "@atoll_state", state, ";",
-                "set-option", "-p", "-t", pane, "@atoll_state_time", rfc3339(time.time()) or ""]
-    Local().run(argv, timeout=5).check()
+    values: dict[str, str | None] = {"@atoll_state": state}
+    if state is not None:
+        values["@atoll_state_time"] = rfc3339(time.time()) or ""
+    TmuxClient(Local(), timeout=5, socket_path=socket).set_pane_options(pane, values)
     return state

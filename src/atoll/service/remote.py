@@ -16,11 +16,13 @@ from atoll.service.context import Context
 
 
 def _correlation(ctx: Context) -> str:
-    if ctx.correlation_id is None:
-        from atoll.ledger import new_correlation_id
+    """The id of one remote action: the one this process was given, else a fresh one (so
+    every action of a long-lived process, such as the fleet view, gets its own)."""
+    if ctx.correlation_id is not None:
+        return ctx.correlation_id
+    from atoll.ledger import new_correlation_id
 
-        ctx.correlation_id = new_correlation_id()
-    return ctx.correlation_id
+    return new_correlation_id()
 
 
 def _argv(action: str, name: str, as_user: str | None, args: list[str]) -> list[str]:
@@ -44,6 +46,7 @@ class RemoteAttachPlan(msgspec.Struct, frozen=True):
     name: str
     as_user: str | None
     read_only: bool
+    correlation: str | None = None  # the attach's id; its detach record carries it too
     switch: bool = False  # never a switch-client: the session is on another machine
     nested: bool = True  # always on atoll's relay, detached with its key
     filtered: bool = True  # a peer's bytes are hostile: always filtered
@@ -58,19 +61,19 @@ def attach_plan(
 
     validate_host_name(host)
     argv = _argv("attach", name, as_user, ["--read-only"] if read_only else [])
-    ctx.correlation_id = None  # one id per attach
     corr = _correlation(ctx)
-    plan = RemoteAttachPlan(attach_argv(ctx.host_alias(host), argv, corr), host, name, as_user,
-                            read_only)
+    alias = ctx.host_alias(host)
+    plan = RemoteAttachPlan(attach_argv(alias, argv, corr), host, name, as_user, read_only,
+                            corr)
     audit.event(ctx, "session.attach", _target(host, name, as_user), "ok",
-                {"remote": True, "read_only": read_only})
+                {"remote": True, "read_only": read_only, "via": alias}, corr)
     return plan
 
 
 def record_detach(ctx: Context, plan: RemoteAttachPlan, status: int) -> None:
     """Ledger event for the end of a remote attach (``status``: the ssh exit status)."""
     audit.event(ctx, "session.detach", _target(plan.host, plan.name, plan.as_user), "ok",
-                {"remote": True, "status": status})
+                {"remote": True, "status": status}, plan.correlation)
 
 
 def run(
@@ -89,6 +92,7 @@ def run(
     corr = _correlation(ctx)
     alias = ctx.host_alias(host)
     target = _target(host, name, as_user)
-    with audit.action(ctx, f"session.{action}", target, {"remote": True, **(details or {})}):
+    with audit.action(ctx, f"session.{action}", target,
+                      {"remote": True, "via": alias, **(details or {})}, corr):
         res = remote_action(alias, argv, corr, tty=tty)
     return res.text()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -439,10 +438,6 @@ def record_detach(ctx: Context, plan: AttachPlan, name: str, status: int) -> Non
     """Ledger event for the end of an attach."""
     audit.event(ctx, "session.detach", _target(plan.server, name), "ok",
                 {"tmux_status": status, "switch": plan.switch})
-
-
-def which(program: str) -> str | None:
-    return shutil.which(program)
 
 
 __all__ = [

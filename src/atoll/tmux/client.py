@@ -45,10 +45,6 @@ _NO_SESSION = ("can't find session", "can't find pane", "can't find window", "no
                "no current target")
 
 
-class NoServerError(AtollError):
-    """The tmux server on this socket is not running."""
-
-
 def session_target(name: str) -> str:
     """tmux target of a session: ``$N`` (a session id, see atoll.core.sessionref) as is,
     any other name exact (``=NAME``)."""
@@ -86,16 +82,18 @@ def _capture_commands(pane_ids: list[str]) -> list[list[str]]:
 
 
 class TmuxClient(msgspec.Struct, frozen=True):
-    """tmux on named socket ``socket`` (``-L``), reached through ``runner``."""
+    """tmux on named socket ``socket`` (``-L``), reached through ``runner``; or, with
+    ``socket_path``, the server at that exact path (``-S``: a pane's own ``$TMUX`` server)."""
 
     runner: Runner
     socket: str = DEFAULT_SOCKET
     timeout: float = 15.0
+    socket_path: str | None = None
 
     # -- argv building -------------------------------------------------------------------
     def argv(self, *commands: list[str]) -> list[str]:
         """``tmux -L SOCKET cmd1 args ; cmd2 args``, every argument escaped."""
-        out = ["tmux", "-L", self.socket]
+        out = ["tmux", "-S", self.socket_path] if self.socket_path else ["tmux", "-L", self.socket]
         for i, cmd in enumerate(commands):
             if i:
                 out.append(";")
@@ -238,8 +236,20 @@ class TmuxClient(msgspec.Struct, frozen=True):
                 raise AtollError(f"session {name!r} already exists")
             res.check()
 
-    def set_option(self, name: str, key: str, value: str) -> None:
-        self._checked(name, ["set-option", "-t", pane_target(name), f"@{key}", value])
+    def session_option(self, name: str, option: str) -> str | None:
+        """The value of user option ``option`` (``@...``) as seen from session ``name``'s
+        current pane, stripped: empty when it is unset or the session is gone (tmux 3.3a's
+        display-message answers a missing target with nothing), None when tmux fails."""
+        res = self._run(["display-message", "-p", "-t", f"={name}:", f"#{{{option}}}"])
+        return res.text().strip() if res.ok else None
+
+    def set_pane_options(self, pane: str, values: dict[str, str | None]) -> None:
+        """Set each user option of ``values`` on pane ``pane`` (``%N``), or unset it for None,
+        in one tmux call. Raises ExternalCommandError when tmux refuses."""
+        cmds = [["set-option", "-p", "-u", "-t", pane, key] if value is None
+                else ["set-option", "-p", "-t", pane, key, value]
+                for key, value in values.items()]
+        self._run(*cmds).check()
 
     def kill_session(self, name: str) -> None:
         """Kill session ``name``; killing the last one ends the server, which tmux's client
@@ -280,10 +290,6 @@ class TmuxClient(msgspec.Struct, frozen=True):
 
     def send_enter(self, name: str) -> None:
         self._checked(name, ["send-keys", "-t", pane_target(name), "Enter"])
-
-    def pipe_pane(self, name: str, shell_command: str) -> None:
-        """Pipe the pane's output to ``shell_command`` (tmux runs it with ``sh -c``)."""
-        self._checked(name, ["pipe-pane", "-O", "-t", pane_target(name), shell_command])
 
     def attach_argv(self, name: str, *, read_only: bool = False) -> list[str]:
         """Full argv that attaches the current terminal to session ``name``."""

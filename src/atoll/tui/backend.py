@@ -63,7 +63,6 @@ class Backend:
             return None
         from atoll.service import remote
 
-        self.ctx.correlation_id = None  # one id per action
         return remote.run(self.ctx, row.host, action, row.name, args, as_user=row.agent_user,
                           details=details)
 
