@@ -222,6 +222,11 @@ class TmuxClient(msgspec.Struct, frozen=True):
         if text:
             self._checked(name, ["send-keys", "-t", f"={name}:", "-l", "--", text])
 
+    def send_keys(self, name: str, keys: list[str]) -> None:
+        """Press tmux key names ``keys`` (the caller chose them from a closed list)."""
+        if keys:
+            self._checked(name, ["send-keys", "-t", f"={name}:", *keys])
+
     def send_enter(self, name: str) -> None:
         self._checked(name, ["send-keys", "-t", f"={name}:", "Enter"])
 
