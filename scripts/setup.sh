@@ -4,6 +4,9 @@
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --dev    also the test and lint tools and every test system package
 set -euo pipefail
+# Agent users and other operators run atoll from this checkout (hooks, the venv), so what
+# setup creates must be readable by all, whatever umask the caller has (077 is common).
+umask 022
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1

@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def as_user(user: str | None, argv: list[str], cwd: Path,
     home = pwd.getpwnam(user or "root").pw_dir
     env = ["env", "-i", f"HOME={home}", f"PATH={PATH}", "LANG=C.UTF-8", "ATOLL_NO_HELPER=1"]
     prefix = ["runuser", "-u", user, "--"] if user else []
+    prefix = ["sh", "-c", 'umask 077 && exec "$@"', "umask", *prefix]  # a private umask
     if not net:
         prefix = ["unshare", "-n", *prefix]
     return subprocess.run([*prefix, *env, *argv], cwd=cwd, capture_output=True, text=True,
@@ -78,13 +80,13 @@ def people() -> Iterator[tuple[UserFactory, str, str]]:
 
 
 @pytest.fixture
-def place(tmp_path: Path) -> Path:
-    os.chmod(tmp_path, 0o755)
-    for parent in tmp_path.parents:  # pytest's base temp dir is 0700
-        if parent == Path("/tmp"):
-            break
-        os.chmod(parent, os.stat(parent).st_mode | 0o005)
-    return tmp_path
+def place() -> Iterator[Path]:
+    """A 0755 directory in /tmp, outside pytest's base temp (pytest resets that to 0700 when
+    another root pytest run starts, which would lock the test users out midway)."""
+    where = Path(tempfile.mkdtemp(prefix="atoll-qs-", dir="/tmp"))
+    os.chmod(where, 0o755)
+    yield where
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def test_user_clone_survives_sudo_test_sh_and_reruns_offline(

@@ -58,6 +58,36 @@ class LazyGroup(click.Group):
         "purge": "atoll.cli.purge:purge_cmd",
     }
 
+    short: ClassVar[dict[str, str]] = {
+        "attach": "Attach this terminal to a session (detach: tmux prefix, then d).",
+        "audit": "Show, verify and checkpoint the ledger of actions on this host.",
+        "doctor": "Check each host: reachable, atoll and tmux there, agent users.",
+        "hook": "Report agent state from the agent's own hooks (for agents).",
+        "image": "Build the island image for docker and podman.",
+        "key": "Press named keys in a session (Esc, arrows, Tab, C-c, ...).",
+        "kill": "Kill a session and every process it started.",
+        "logs": "Print a session's recent output and its transcript.",
+        "ls": "List every session you may see: yours and your agent users'.",
+        "new": "Start an agent session, detached, as your agent user.",
+        "peek": "Print a session's screen; for an exited one, why it ended.",
+        "purge": "Destroy an island: sessions, container, workspace, worktree.",
+        "tui": "The fleet view: every session here and on your hosts, live.",
+        "type": "Type text into a session, literally; Enter only with --enter.",
+    }
+    """One line per command in ``atoll --help``, each short enough to show whole (click
+    cuts a docstring's first sentence at the terminal's width, mid-phrase)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            rows.append((name, self.short.get(name) or cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
 
@@ -138,8 +168,10 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
       atoll new review --worktree review/123 --agent claude
       atoll new build --as $USER -- make -j2 test
     """
+    from atoll.core.names import validate_session_name
     from atoll.service import sessions
 
+    validate_session_name(name)  # the name first, before any other check or host
     ctx = make_context(correlation_id)
     if host is not None and host != "local":
         from atoll.service import remote
@@ -186,8 +218,15 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
 @click.option("--all-hosts", "-A", is_flag=True, help="This host and every configured host.")
 @click.option("--host", "-H", "hosts", multiple=True, metavar="HOST",
               help="Only these configured hosts (repeatable; 'local' is this one).")
+@click.option("--status", "-s", "statuses", multiple=True,
+              type=click.Choice(["running", "waiting", "error", "idle", "exited", "lost",
+                                 "unknown"]),
+              help="Only sessions in this status (repeatable).")
+@click.option("--user", "-u", "users", multiple=True, metavar="USER",
+              help="Only sessions run as, or started by, USER (repeatable).")
 def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
-           hosts: tuple[str, ...] = ()) -> None:
+           hosts: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+           users: tuple[str, ...] = ()) -> None:
     """List every session you may see: yours and your agent users'.
 
     Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
@@ -208,6 +247,10 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
         listing = listing_service.list_fleet(ctx, list(hosts))
     else:
         listing = listing_service.list_local(ctx)
+    if statuses or users:
+        from atoll.core.models import filter_sessions
+
+        listing = filter_sessions(listing, statuses, users)
     if as_json:
         sys.stdout.buffer.write(encode_listing(listing) + b"\n")
         return
@@ -360,6 +403,23 @@ def type_cmd(target: str, text: str, enter: bool, as_user: str | None,
     removed = len(text) - len(typed)
     if removed:
         click.echo(f"atoll: removed {removed} control character(s) before typing", err=True)
+
+
+@cli.command("key", epilog=EPILOG)
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+@click.option("--enter", is_flag=True, help="Allow Enter and its aliases (C-m, C-j, KPEnter).")
+@as_opt
+def key_cmd(name: str, keys: tuple[str, ...], enter: bool, as_user: str | None) -> None:
+    """Press named KEYs in session NAME, in order (for a human at the CLI).
+
+    Keys: Esc, Up, Down, Left, Right, Tab, BTab, Space, BSpace, Delete, Insert, Home, End,
+    PageUp, PageDown, F1-F12, C-a ... C-z (also Ctrl-X, ^X). Enter, Return, KPEnter, C-m
+    and C-j submit a line and are refused unless --enter.
+    """
+    from atoll.service import keys as keys_service
+
+    keys_service.press(make_context(), name, list(keys), enter=enter, as_user=as_user)
 
 
 @cli.command("hook", context_settings={"ignore_unknown_options": True})

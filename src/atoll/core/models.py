@@ -7,6 +7,7 @@ every peer that parses ``atoll ls --json --here`` over SSH.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import msgspec
@@ -73,3 +74,14 @@ def encode_listing(listing: Listing) -> bytes:
 def decode_listing(data: bytes) -> Listing:
     """Parse and validate a listing; raises ``msgspec.ValidationError``/``DecodeError``."""
     return msgspec.json.decode(data, type=Listing)
+
+
+def filter_sessions(listing: Listing, statuses: Iterable[str] = (),
+                    users: Iterable[str] = ()) -> Listing:
+    """``listing`` with only the sessions whose status is one of ``statuses`` and whose
+    agent user or launcher is one of ``users`` (an empty filter keeps every session)."""
+    want_status, want_users = set(statuses), set(users)
+    kept = [r for r in listing.sessions
+            if (not want_status or r.status in want_status)
+            and (not want_users or r.agent_user in want_users or r.launched_by in want_users)]
+    return Listing(hosts=listing.hosts, sessions=kept)

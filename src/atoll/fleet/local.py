@@ -24,7 +24,7 @@ from atoll.fleet import procs
 from atoll.fleet.parallel import in_background
 from atoll.fleet.screens import ScreenCache
 from atoll.fleet.servers import Server, servers_for
-from atoll.fleet.users import candidates, is_sudo_refusal
+from atoll.fleet.users import candidates, is_sudo_refusal, not_recently_refused, note_refusals
 from atoll.tmux.client import DEFAULT_SOCKET
 
 
@@ -279,7 +279,7 @@ def list_here(
     ``sampler`` and ``cache`` carry state between calls (the TUI keeps them in memory);
     by default both persist in the operator's cache directory.
     """
-    cands = candidates() if users is None else users
+    cands = not_recently_refused(candidates() if users is None else users)
     servers = servers_for(cands, socket)
     cache = cache if cache is not None else ScreenCache()
 
@@ -306,6 +306,8 @@ def list_here(
     results += island_results
     cache.save({cache.key(r.server.user, p.pane_id, p.session_created)
                 for r in results for p in r.panes})
+    note_refusals(cands, [r.server.user for r in results
+                          if not r.visible and r.server.user in cands])
     visible = [r for r in results if r.visible]
     rows = build_rows(host, visible, sample, taken, sampler or LoadSampler(), maps)
     errors = [f"{r.server.user}: {r.error}" for r in visible if r.error]

@@ -8,10 +8,16 @@ means "not visible", never an error.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import grp
+import json
+import os
 import pwd
+import time
 from collections.abc import Iterable
+
+import platformdirs
 
 from atoll.core.errors import AtollError
 from atoll.exec.runner import Sudo, current_user
@@ -62,3 +68,79 @@ def visible_agent_users(cands: list[str]) -> list[str]:
         return []
     allowed = parallel_map(may_act_as, cands)
     return [u for u, ok in zip(cands, allowed, strict=True) if ok]
+
+
+REFUSAL_TTL = 60.0
+"""Seconds a sudo refusal is remembered, so that a listing (the fleet view refreshes every
+2 s) does not ask sudo, and flood the auth log, for every candidate the operator has no rule
+for. Only refusals are kept: a granted agent user is asked every time, so a revoked rule
+hides it at the very next listing. Every refusal is forgotten as soon as ``/etc/sudoers`` or
+the directory ``/etc/sudoers.d`` changes (a rule file added, removed or replaced, as visudo
+and ``atoll admin`` do); a rule edited in place inside an existing file shows up within this
+time."""
+
+SUDOERS_PATHS = ("/etc/sudoers", "/etc/sudoers.d")
+
+
+def _sudoers_stamp() -> list[int]:
+    out = []
+    for path in SUDOERS_PATHS:
+        try:
+            st = os.stat(path)
+            out += [st.st_ino, st.st_mtime_ns]
+        except OSError:
+            out += [0, 0]
+    return out
+
+
+def _refusals_path() -> str:
+    return str(platformdirs.user_cache_path("atoll") / "sudo-refusals.json")
+
+
+def _read_refusals() -> dict[str, float]:
+    try:
+        fd = os.open(_refusals_path(), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        raw = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict) or data.get("sudoers") != _sudoers_stamp():
+        return {}
+    refused = data.get("refused")
+    if not isinstance(refused, dict):
+        return {}
+    return {u: float(t) for u, t in refused.items()
+            if isinstance(u, str) and isinstance(t, int | float)}
+
+
+def not_recently_refused(cands: list[str], now: float | None = None) -> list[str]:
+    """The candidates sudo has not refused within :data:`REFUSAL_TTL` seconds (under the
+    sudoers files as they are now)."""
+    now = time.time() if now is None else now
+    refused = _read_refusals()
+    return [u for u in cands if not 0 <= now - refused.get(u, -1e18) < REFUSAL_TTL]
+
+
+def note_refusals(asked: list[str], refused: list[str], now: float | None = None) -> None:
+    """Remember that sudo refused ``refused`` just now (and forget any of ``asked`` it
+    allowed); best effort, in the operator's cache directory (0600)."""
+    now = time.time() if now is None else now
+    old = _read_refusals()
+    new = {u: t for u, t in old.items() if u not in asked and 0 <= now - t < REFUSAL_TTL}
+    new.update({u: now for u in refused})
+    if new == old:
+        return
+    path = _refusals_path()
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"sudoers": _sudoers_stamp(), "refused": new}, fh)
+        os.replace(tmp, path)

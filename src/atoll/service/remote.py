@@ -65,13 +65,16 @@ def attach_plan(
     alias = ctx.host_alias(host)
     plan = RemoteAttachPlan(attach_argv(alias, argv, corr), host, name, as_user, read_only,
                             corr)
-    audit.event(ctx, "session.attach", _target(host, name, as_user), "ok",
+    audit.event(ctx, "session.attach", _target(host, name, as_user), "intent",
                 {"remote": True, "read_only": read_only, "via": alias}, corr)
     return plan
 
 
 def record_detach(ctx: Context, plan: RemoteAttachPlan, status: int) -> None:
-    """Ledger event for the end of a remote attach (``status``: the ssh exit status)."""
+    """The remote attach's outcome and its end (``status``: the ssh exit status)."""
+    audit.event(ctx, "session.attach", _target(plan.host, plan.name, plan.as_user),
+                "ok" if status == 0 else "error", {"remote": True, "status": status},
+                plan.correlation)
     audit.event(ctx, "session.detach", _target(plan.host, plan.name, plan.as_user), "ok",
                 {"remote": True, "status": status}, plan.correlation)
 

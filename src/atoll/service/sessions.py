@@ -429,15 +429,21 @@ def attach_plan(
 
 
 def record_attach(ctx: Context, plan: AttachPlan, name: str, read_only: bool) -> None:
-    """Ledger event for an attach, written before the exec replaces atoll."""
-    audit.event(ctx, "session.attach", _target(plan.server, name), "ok",
+    """The ``intent`` record of an attach, written before tmux attaches (like every other
+    action's); :func:`record_detach` writes its outcome."""
+    audit.event(ctx, "session.attach", _target(plan.server, name), "intent",
                 {"read_only": read_only, "switch": plan.switch})
 
 
 def record_detach(ctx: Context, plan: AttachPlan, name: str, status: int) -> None:
-    """Ledger event for the end of an attach."""
-    audit.event(ctx, "session.detach", _target(plan.server, name), "ok",
+    """The attach's outcome (``ok``, or ``error`` when tmux failed) and, after a real
+    attach, the detach."""
+    target = _target(plan.server, name)
+    audit.event(ctx, "session.attach", target, "ok" if status == 0 else "error",
                 {"tmux_status": status, "switch": plan.switch})
+    if status == 0:
+        audit.event(ctx, "session.detach", target, "ok",
+                    {"tmux_status": status, "switch": plan.switch})
 
 
 __all__ = [
@@ -465,4 +471,7 @@ def attach(
                             relay=attachio.relay_for(plan))
     if not plan.switch:
         record_detach(ctx, plan, name, status)
+    else:  # switch-client returns at once: its status is the attach's outcome
+        audit.event(ctx, "session.attach", _target(plan.server, name),
+                    "ok" if status == 0 else "error", {"tmux_status": status, "switch": True})
     return status

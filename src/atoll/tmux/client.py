@@ -288,6 +288,11 @@ class TmuxClient(msgspec.Struct, frozen=True):
         stty = self.runner.run(["stty", "-a", "-F", tty], timeout=10)
         return stty.ok and not stty_strips_bit8(stty.text())
 
+    def send_keys(self, name: str, keys: list[str]) -> None:
+        """Press tmux key names ``keys`` (the caller chose them from a closed list)."""
+        if keys:
+            self._checked(name, ["send-keys", "-t", f"={name}:", *keys])
+
     def send_enter(self, name: str) -> None:
         self._checked(name, ["send-keys", "-t", pane_target(name), "Enter"])
 
