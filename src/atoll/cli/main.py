@@ -461,3 +461,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", ExitCode.INTERRUPTED)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:
+        # A bug must still end in one line and a documented code (the CLI contract), not a
+        # traceback that a peer's `atoll ls` would pass on; ATOLL_DEBUG=1 shows it.
+        if os.environ.get("ATOLL_DEBUG") == "1":
+            raise
+        detail = " ".join(str(exc).split())[:200]
+        _fail(f"internal error ({type(exc).__name__}: {detail}); ATOLL_DEBUG=1 shows where",
+              ExitCode.ERROR)
