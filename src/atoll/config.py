@@ -14,9 +14,7 @@ Errors: :class:`ConfigError` (exit 2) for invalid content, unreadable files or o
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from pathlib import Path
 
 import msgspec
@@ -31,6 +29,7 @@ from atoll.core.config import (
     parse_config,
     parse_project_config,
 )
+from atoll.exec.files import UnsafeFileError, read_optional
 
 __all__ = [
     "PROJECT_FILE",
@@ -52,26 +51,13 @@ def config_path() -> Path:
 
 
 def _read_capped(path: Path, *, follow_symlinks: bool) -> bytes | None:
-    """Bytes of ``path`` (None if it does not exist); refuse non-regular or huge files."""
-    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    """Bytes of ``path`` (None if it does not exist); refuse non-regular or huge files.
+    The operator's own config may be a symlink to a regular file (dotfiles repositories);
+    a project file may not (a cloned repository could point it anywhere)."""
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ConfigError(f"{path}: is a symlink; refusing to follow it") from exc
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{path}: not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: file larger than {MAX_CONFIG_BYTES} bytes")
-    return data
+        return read_optional(path, MAX_CONFIG_BYTES, follow=follow_symlinks)
+    except UnsafeFileError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -24,9 +24,9 @@ import pwd
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from atoll.core.errors import AtollError, NotFoundError, PermissionDeniedError, UsageError
+from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, parse_island_meta
 from atoll.core.islands import (
     ISLANDS_SUBDIR,
     Grant,
@@ -35,6 +35,7 @@ from atoll.core.islands import (
     bwrap_argv,
     island_dir,
 )
+from atoll.exec.files import read_as
 from atoll.exec.process import Completed
 from atoll.exec.runner import Runner, Sudo
 from atoll.islands.base import IslandExistsError, IslandInfo
@@ -197,7 +198,7 @@ class BwrapIsland:
         self.host_runner().run(["tee", posixpath.join(self.path, META)], input=data,
                                timeout=15).check()
 
-    def read_meta(self) -> dict[str, Any] | None:
+    def read_meta(self) -> IslandMeta | None:
         return _meta_at(self, self.path)
 
     def runner(self) -> BwrapRunner:
@@ -266,13 +267,12 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
             continue
         try:
             spec = IslandSpec(
-                name=str(meta["name"]), project_dir=str(meta.get("project_dir", "")),
-                kind="bwrap", operator=str(meta.get("owner", "")), agent_user=agent_user,
-                cpus=float(meta.get("cpus", 2.0)), memory=int(meta.get("memory", 2 << 30)),
-                pids=int(meta.get("pids", 512)), net=bool(meta.get("net", False)),
-                grants=tuple(Grant(str(p), bool(rw)) for p, rw in meta.get("grants", [])),
+                name=meta.name, project_dir=meta.project_dir, kind="bwrap",
+                operator=meta.owner, agent_user=agent_user, cpus=meta.cpus,
+                memory=meta.memory, pids=meta.pids, net=meta.net,
+                grants=tuple(Grant(path, rw) for path, rw in meta.grants),
             )
-        except (AtollError, KeyError, TypeError, ValueError):
+        except AtollError:
             continue
         island = BwrapIsland(spec, home)
         if island.island_id == entry:
@@ -280,14 +280,16 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
     return out
 
 
-def _meta_at(probe: BwrapIsland, path: str) -> dict[str, Any] | None:
-    """The ``meta.json`` of the island directory ``path`` (read as its agent user), or None
-    when it is missing or not a JSON object."""
-    res = probe.host_runner().run(["cat", posixpath.join(path, META)], timeout=15)
-    if not res.ok:
+def _meta_at(probe: BwrapIsland, path: str) -> IslandMeta | None:
+    """The ``meta.json`` of the island directory ``path`` (read as its agent user, capped,
+    no symlink followed, a FIFO not waited for), or None when it is missing or invalid."""
+    try:
+        data = read_as(probe.host_runner(), posixpath.join(path, META), MAX_META_BYTES)
+    except FileNotFoundError:
+        return None
+    if data is None:
         return None
     try:
-        data = json.loads(res.stdout)
-    except ValueError:
+        return parse_island_meta(data)
+    except InvalidMetaError:
         return None
-    return data if isinstance(data, dict) else None

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError
+from atoll.exec.files import UnsafeFileError, open_regular
 from atoll.ledger.audit import Audit
 from atoll.ledger.store import Ledger, make_private_dirs, state_dir
 
@@ -249,10 +250,14 @@ def stop_transcript(transcript: Transcript) -> None:
 
 def _sha256_file(path: Path) -> str | None:
     try:
-        with path.open("rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        fd = open_regular(path)  # no symlink, FIFO or device planted in its place
     except FileNotFoundError:
         return None
+    except UnsafeFileError as exc:
+        raise AtollError(f"cannot read transcript: {exc}") from exc
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise AtollError(f"cannot read transcript {path}: {exc.strerror}") from exc
 
