@@ -350,7 +350,7 @@ class Ledger:
         for number, line in enumerate(self.iter_lines(), start=1):
             try:
                 obj = msgspec.json.decode(line)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 obj = None
             if not isinstance(obj, dict):
                 raise LedgerReadError(
