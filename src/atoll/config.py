@@ -29,6 +29,7 @@ from atoll.core.config import (
     parse_config,
     parse_project_config,
 )
+from atoll.exec.files import UnsafeFileError, read_optional
 
 __all__ = [
     "PROJECT_FILE",
@@ -50,14 +51,12 @@ def config_path() -> Path:
 
 
 def _read_capped(path: Path, *, follow_symlinks: bool) -> bytes | None:
-    """Bytes of ``path`` (None if it does not exist); a FIFO, device, symlink (unless
-    ``follow_symlinks``) or a file over MAX_CONFIG_BYTES is a ConfigError, never a hang.
-    The operator's own config may be a symlink (dotfiles repositories), a project's not."""
-    from atoll.exec.files import UnsafeFile, read_regular
-
+    """Bytes of ``path`` (None if it does not exist); refuse non-regular or huge files.
+    The operator's own config may be a symlink to a regular file (dotfiles repositories);
+    a project file may not (a cloned repository could point it anywhere)."""
     try:
-        return read_regular(path, MAX_CONFIG_BYTES, follow=follow_symlinks)
-    except UnsafeFile as exc:
+        return read_optional(path, MAX_CONFIG_BYTES, follow=follow_symlinks)
+    except UnsafeFileError as exc:
         raise ConfigError(str(exc)) from exc
 
 

@@ -43,7 +43,7 @@ from atoll.ledger.transcript import check_transcript
 Event = dict[str, object]
 COLUMNS = ("SEQ", "TIME", "HOST", "ACTOR", "ACTION", "OUTCOME", "TARGET", "DETAILS")
 DETAILS_WIDTH = 72
-_DURATION = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"([0-9]{1,15})([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -67,12 +67,15 @@ def parse_when(text: str, now: datetime) -> datetime:
     age like ``30m``, ``2h``, ``7d`` before ``now``. Raises UsageError."""
     m = _DURATION.fullmatch(text.strip())
     if m:
-        return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        try:
+            return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        except OverflowError:  # timedelta holds at most 999,999,999 days
+            raise UsageError(f"invalid time {text[:64]!r}: too far in the past") from None
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"invalid time {text!r}: use RFC 3339 (2026-11-20T12:00:00Z), a date, or 30m/2h/7d"
+            f"invalid time {text[:64]!r}: use RFC 3339 (2026-11-20T12:00:00Z), a date, or 30m/2h/7d"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 

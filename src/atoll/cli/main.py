@@ -13,6 +13,7 @@ from typing import ClassVar
 import click
 
 from atoll import __version__
+from atoll.cli.argcheck import check_utf8_args
 from atoll.core.errors import AtollError, ExitCode
 from atoll.service.context import Context
 
@@ -447,6 +448,7 @@ cli.add_command(_hooks_group)
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors and documented exit codes, never a traceback."""
     try:
+        check_utf8_args(sys.argv[1:] if argv is None else argv)
         rv = cli.main(args=argv, prog_name="atoll", standalone_mode=False)
         sys.exit(rv if isinstance(rv, int) else 0)
     except AtollError as exc:

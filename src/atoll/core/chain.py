@@ -128,7 +128,7 @@ def parse_link(line: bytes) -> tuple[int, str] | None:
     not a JSON object with an integer ``seq`` and a string ``prev``."""
     try:
         rec = _DECODE_LINK(line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # bad UTF-8, deep
         return None
     return rec.seq, rec.prev
 
@@ -176,7 +176,7 @@ def verify(
     for part in parts:
         try:
             rec = decode(part)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # bad UTF-8, deep
             bad = expected - 1
             break
         if rec.seq != expected or rec.prev != prev:

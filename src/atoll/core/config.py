@@ -104,8 +104,13 @@ def _load_toml(data: bytes, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
-    except RecursionError as exc:  # tomllib recurses per nested array or inline table
+    except RecursionError as exc:
+        # tomllib recurses per nested array or inline table; its depth is bounded by the
+        # interpreter's recursion limit (1000 frames by default) and refused here.
         raise ConfigError(f"{source}: invalid TOML: nested too deeply") from exc
+    except ValueError as exc:
+        # int() refuses literals over sys.get_int_max_str_digits() (4300) digits.
+        raise ConfigError(f"{source}: invalid TOML: {str(exc)[:120]}") from exc
 
 
 def _text(value: str, key: str, source: str, limit: int = 4096) -> str:

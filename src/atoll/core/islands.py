@@ -62,7 +62,7 @@ _SYSTEM_DIRS = (
 _NOT_EXACTLY = ("/", "/home", "/var", "/tmp", "/srv", "/opt", "/mnt", "/media")
 
 _HASH_RE = re.compile(r"[0-9a-f]{8}")
-_SIZE_RE = re.compile(r"([0-9]+)([kmgt]?)(i?b)?", re.IGNORECASE)
+_SIZE_RE = re.compile(r"([0-9]{1,30})([kmgt]?)(i?b)?", re.IGNORECASE)  # 30 digits: int() cheap
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -201,7 +201,7 @@ def parse_size(text: str) -> int:
     """Bytes from ``512m``, ``2g``, ``2GiB``, ``1024k`` or a plain number; UsageError else."""
     m = _SIZE_RE.fullmatch(text.strip())
     if not m:
-        raise UsageError(f"invalid size {text!r}: use a number with k, m, g or t (e.g. 2g)")
+        raise UsageError(f"invalid size {text[:64]!r}: use a number with k, m, g or t (e.g. 2g)")
     return int(m.group(1)) * _UNITS[m.group(2).lower()]
 
 

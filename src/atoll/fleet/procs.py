@@ -18,6 +18,7 @@ import msgspec
 import platformdirs
 
 from atoll.core.load import Proc, Sample
+from atoll.exec.files import UnsafeFileError, read_regular
 from atoll.rundir import replace_private
 
 MIN_WINDOW = 0.25
@@ -95,6 +96,10 @@ def _identity(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+MAX_CACHE_BYTES = 16 << 20
+"""The CPU sample cache holds one small entry per process; a larger file is ignored."""
+
+
 def _read() -> list[_Cached]:
     global _memo
     path = _cache_path()
@@ -102,9 +107,9 @@ def _read() -> list[_Cached]:
         ident = _identity(os.stat(path))
         if _memo is not None and _memo[0] == ident:
             return _memo[1]
-        data = path.read_bytes()
+        data = read_regular(path, MAX_CACHE_BYTES)
         samples = msgspec.json.decode(data, type=list[_Cached])
-    except (OSError, msgspec.MsgspecError):
+    except (OSError, UnsafeFileError, msgspec.MsgspecError):
         return []
     if _identity(os.stat(path)) == ident:
         _memo = (ident, samples)

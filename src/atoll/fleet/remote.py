@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -48,6 +47,7 @@ from atoll.core.errors import (
 from atoll.core.models import HostRow, SessionRow, decode_listing
 from atoll.core.names import has_control_chars, validate_host_name
 from atoll.core.termfilter import EscapeFilter
+from atoll.exec.files import read_regular
 from atoll.exec.process import Capped, Completed, run_capped, run_foreground
 from atoll.exec.relay import Relay
 from atoll.exec.runner import Ssh
@@ -94,14 +94,13 @@ def _last_line(stderr: str) -> str:
 
 
 def _in(value: float | None, low: float, high: float) -> bool:
-    """``value`` is None or within [low, high]. Integers are compared as integers: a peer
-    may send a 401-digit number, which ``math.isfinite`` cannot even convert to a float
-    (OverflowError)."""
+    # Compared as numbers, not via float(): a 401-digit int must be "out of range", not an
+    # OverflowError (msgspec decodes JSON integers of any length into an int field).
     if value is None:
         return True
-    if isinstance(value, int):
-        return low <= value <= high
-    return math.isfinite(value) and low <= value <= high
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return low <= value <= high
 
 
 def row_problem(row: SessionRow) -> str | None:
@@ -146,7 +145,7 @@ def validate_answer(data: bytes, host: str) -> list[SessionRow]:
         listing = decode_listing(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidAnswer(f"malformed answer: {clean(str(exc), 160)}") from exc
-    except RecursionError as exc:  # msgspec recurses per nesting level
+    except RecursionError as exc:  # an unknown field holding deeply nested arrays
         raise InvalidAnswer("malformed answer: nested too deeply") from exc
     if len(listing.sessions) > MAX_SESSIONS:
         raise InvalidAnswer(f"answer lists more than {MAX_SESSIONS} sessions")
@@ -183,11 +182,9 @@ class HostCache:
     def load(self, name: str, now: float) -> tuple[list[SessionRow], float] | None:
         """``(rows, age_seconds)`` of the last good answer, or None (absent or invalid)."""
         try:
-            fd = os.open(self._file(name), os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as handle:
-                data = handle.read(MAX_ANSWER_BYTES + 1)
+            data = read_regular(self._file(name), 2 * MAX_ANSWER_BYTES)
             entry = msgspec.json.decode(data, type=_Entry)
-        except (OSError, msgspec.ValidationError, msgspec.DecodeError):
+        except (OSError, AtollError, RecursionError, msgspec.MsgspecError):
             return None
         if any(row_problem(r) or r.host != name for r in entry.sessions):
             return None
@@ -291,9 +288,9 @@ def query_hosts(hosts: list[HostConfig], timeout: float) -> list[Result]:
         if fut in done:
             try:
                 out.append(fut.result())
-            except Exception as exc:  # one host is its row, never the listing
-                out.append(_failed(host.name, False, f"query failed: {type(exc).__name__}",
-                                   cache))
+            except Exception as exc:
+                name = type(exc).__name__
+                out.append(_failed(host.name, True, f"answer not usable ({name})", cache))
         else:
             out.append(_failed(host.name, False, "no answer (query stuck)", cache))
     return out

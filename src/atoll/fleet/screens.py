@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
+from atoll.exec.files import UnsafeFileError, read_regular
 from atoll.rundir import replace_private
 
 SETTLE = 2.0
@@ -43,9 +44,9 @@ class ScreenCache(msgspec.Struct):
         self.loaded = True
         try:
             raw = msgspec.json.decode(
-                _path().read_bytes(), type=dict[str, tuple[int, str, float]]
+                read_regular(_path(), 16 << 20), type=dict[str, tuple[int, str, float]]
             )
-        except (OSError, msgspec.MsgspecError):
+        except (OSError, UnsafeFileError, msgspec.MsgspecError):  # cap: 16 MiB
             return
         self.entries.update(raw)
 

@@ -24,11 +24,9 @@ import pwd
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError, PermissionDeniedError, UsageError
+from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, parse_island_meta
 from atoll.core.islands import (
     ISLANDS_SUBDIR,
     Grant,
@@ -37,6 +35,7 @@ from atoll.core.islands import (
     bwrap_argv,
     island_dir,
 )
+from atoll.exec.files import read_as
 from atoll.exec.process import Completed
 from atoll.exec.runner import Runner, Sudo
 from atoll.islands.base import IslandExistsError, IslandInfo
@@ -199,7 +198,7 @@ class BwrapIsland:
         self.host_runner().run(["tee", posixpath.join(self.path, META)], input=data,
                                timeout=15).check()
 
-    def read_meta(self) -> dict[str, Any] | None:
+    def read_meta(self) -> IslandMeta | None:
         return _meta_at(self, self.path)
 
     def runner(self) -> BwrapRunner:
@@ -265,13 +264,12 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
             continue
         try:
             spec = IslandSpec(
-                name=str(meta["name"]), project_dir=str(meta.get("project_dir", "")),
-                kind="bwrap", operator=str(meta.get("owner", "")), agent_user=agent_user,
-                cpus=float(meta.get("cpus", 2.0)), memory=int(meta.get("memory", 2 << 30)),
-                pids=int(meta.get("pids", 512)), net=bool(meta.get("net", False)),
-                grants=tuple(Grant(str(p), bool(rw)) for p, rw in meta.get("grants", [])),
+                name=meta.name, project_dir=meta.project_dir, kind="bwrap",
+                operator=meta.owner, agent_user=agent_user, cpus=meta.cpus,
+                memory=meta.memory, pids=meta.pids, net=meta.net,
+                grants=tuple(Grant(path, rw) for path, rw in meta.grants),
             )
-        except (AtollError, KeyError, TypeError, ValueError):
+        except AtollError:
             continue
         island = BwrapIsland(spec, home)
         if island.island_id == entry:
@@ -279,44 +277,16 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
     return out
 
 
-#: meta.json cap: a real one is under 2 KiB (name, paths, limits, a few grants).
-META_CAP = 64 << 10
-
-
-class _Meta(msgspec.Struct):
-    """meta.json as atoll writes it; every field bounded, since the agent user owns the
-    file and may rewrite it (``"memory": 1e400`` or 100,000 nested brackets once crashed
-    ``purge`` for every target)."""
-
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    project_dir: Annotated[str, msgspec.Meta(max_length=4096)] = ""
-    owner: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    cpus: Annotated[float, msgspec.Meta(gt=0, le=4096)] = 2.0
-    memory: Annotated[int, msgspec.Meta(ge=0, le=1 << 50)] = 2 << 30
-    pids: Annotated[int, msgspec.Meta(ge=0, le=1 << 22)] = 512
-    net: bool = False
-    grants: Annotated[list[tuple[str, bool]], msgspec.Meta(max_length=256)] = []
-    base_commits: Annotated[list[str], msgspec.Meta(max_length=4096)] | None = None
-
-
-def _meta_at(probe: BwrapIsland, path: str) -> dict[str, Any] | None:
-    """The ``meta.json`` of the island directory ``path`` (read as its agent user, at most
-    META_CAP bytes, never through a symlink or from a FIFO), or None when it is missing,
-    too large, or not metadata of the documented shape."""
-    from atoll.exec.files import capped_read_argv
-
-    res = probe.host_runner().run(capped_read_argv(posixpath.join(path, META), META_CAP),
-                                  timeout=15)
-    return parse_meta(res.stdout) if res.ok else None
-
-
-def parse_meta(data: bytes) -> dict[str, Any] | None:
-    """meta.json bytes as a dict of the documented fields, or None for anything else (too
-    large, not JSON, out of shape or range, nested too deeply). Never raises."""
-    if len(data) > META_CAP:
+def _meta_at(probe: BwrapIsland, path: str) -> IslandMeta | None:
+    """The ``meta.json`` of the island directory ``path`` (read as its agent user, capped,
+    no symlink followed, a FIFO not waited for), or None when it is missing or invalid."""
+    try:
+        data = read_as(probe.host_runner(), posixpath.join(path, META), MAX_META_BYTES)
+    except FileNotFoundError:
+        return None
+    if data is None:
         return None
     try:
-        meta = msgspec.json.decode(data, type=_Meta)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return parse_island_meta(data)
+    except InvalidMetaError:
         return None
-    return msgspec.to_builtins(meta)  # type: ignore[no-any-return]

@@ -127,12 +127,12 @@ def find_islands(
         for bw in list_bwrap_islands(user):
             if bw.spec.operator != owner or target not in (bw.spec.name, bw.island_id):
                 continue
-            meta = bw.read_meta() or {}
-            commits = meta.get("base_commits")
+            meta = bw.read_meta()
+            commits = meta.base_commits if meta is not None else None
             granted = bw.spec.project_granted() is not None
             found.append(Found(
                 island=bw, where=f"bwrap island {bw.path}",
-                base_commits=[str(c) for c in commits] if isinstance(commits, list) else None,
+                base_commits=commits,
                 check_path=None if granted else bw.workspace,
                 check_runner=None if granted else bw.runner(),
             ))

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from atoll.core.chain import CheckpointStatement, Problem, ProblemKind, VerifyReport, verify
 from atoll.core.errors import AtollError, HostUnreachableError
 from atoll.exec import Completed, Runner, Ssh
+from atoll.exec.files import UnsafeFileError, read_optional, read_regular
 from atoll.exec.process import CommandTimeoutError
 from atoll.ledger.errors import LedgerReadError, LedgerTamperedError, LedgerWriteError
 from atoll.ledger.store import Ledger, ledger_path, make_private_dirs, state_dir, utc_now
@@ -40,6 +41,10 @@ from atoll.ledger.store import Ledger, ledger_path, make_private_dirs, state_dir
 SIG_DOMAIN = b"atoll-ledger-checkpoint-v1\n"
 KEY_NAME = "ledger_ed25519"
 WITNESS_DIR = ".local/state/atoll/witness"
+MAX_CHECKPOINTS_BYTES = 16 << 20
+"""A checkpoints file over 16 MiB (about 50,000 signed checkpoints) is refused as damaged."""
+MAX_KEY_BYTES = 64 << 10
+"""Key files are a few hundred bytes of PEM or OpenSSH text; larger ones are refused."""
 """Directory on a witness host (relative: in the remote login user's home)."""
 
 
@@ -155,7 +160,7 @@ def load_or_create_key(path: Path | None = None) -> SigningKey:
                 f"ledger signing key {path} is accessible by others "
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
             )
-        loaded = serialization.load_pem_private_key(_read_small(path), password=None)
+        loaded = serialization.load_pem_private_key(_read_key(path), password=None)
     except OSError as exc:
         raise AtollError(f"cannot use ledger signing key {path}: {exc.strerror}") from exc
     except ValueError as exc:
@@ -165,18 +170,12 @@ def load_or_create_key(path: Path | None = None) -> SigningKey:
     return SigningKey(loaded, key_id_of(loaded.public_key()))
 
 
-def _read_small(path: Path, cap: int = 64 << 10) -> bytes:
-    """A key file: regular, not through a symlink, at most ``cap`` bytes. Raises
-    FileNotFoundError when missing and OSError (as AtollError's cause) otherwise."""
-    from atoll.exec.files import UnsafeFile, read_regular
-
+def _read_key(path: Path) -> bytes:
+    """A key file's bytes: a regular file, no symlink, at most :data:`MAX_KEY_BYTES`."""
     try:
-        data = read_regular(path, cap)
-    except UnsafeFile as exc:
-        raise OSError(errno.EINVAL, str(exc)) from exc
-    if data is None:
-        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
-    return data
+        return read_regular(path, MAX_KEY_BYTES)
+    except UnsafeFileError as exc:
+        raise AtollError(f"cannot use ledger signing key: {exc}") from exc
 
 
 def _pub_path(path: Path) -> Path:
@@ -188,7 +187,7 @@ def load_public_key(path: Path | None = None) -> Ed25519PublicKey | None:
     None when there is no key yet."""
     path = path or key_path()
     try:
-        raw = _read_small(_pub_path(path))
+        raw = _read_key(_pub_path(path))
     except FileNotFoundError:
         if not path.exists():
             return None
@@ -217,8 +216,6 @@ def checkpoints_path(ledger_file: Path) -> Path:
     return state_dir() / f"checkpoints-{digest[:12]}.jsonl"
 
 
-#: A checkpoint line is ~300 bytes: 64 MiB is 200,000 checkpoints.
-CHECKPOINTS_CAP = 64 << 20
 
 
 class CheckpointStore:
@@ -251,17 +248,11 @@ class CheckpointStore:
 
     def read_bytes(self) -> bytes:
         """The stored bytes (b"" when there are none yet): a regular file, never through a
-        symlink or from a FIFO, at most CHECKPOINTS_CAP bytes; raises LedgerReadError."""
-        from atoll.exec.files import UnsafeFile, read_regular
-
+        symlink or from a FIFO, at most MAX_CHECKPOINTS_BYTES; raises LedgerReadError."""
         try:
-            return read_regular(self.path, CHECKPOINTS_CAP) or b""
-        except UnsafeFile as exc:
+            return read_optional(self.path, MAX_CHECKPOINTS_BYTES) or b""
+        except UnsafeFileError as exc:
             raise LedgerReadError(f"cannot read checkpoints: {exc}") from exc
-        except FileNotFoundError:
-            return b""
-        except OSError as exc:
-            raise LedgerReadError(f"cannot read checkpoints {self.path}: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True)

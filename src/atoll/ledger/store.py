@@ -27,16 +27,17 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
-from atoll.core.chain import ZERO_HASH, build_line, line_hash, parse_link
+from atoll.core.chain import MAX_LINE_BYTES, ZERO_HASH, build_line, line_hash, parse_link
 from atoll.core.errors import NotFoundError, PermissionDeniedError, UsageError
+from atoll.exec.files import UnsafeFileError, open_regular
 from atoll.ledger.errors import LedgerReadError, LedgerWriteError
 
 RECOVER_ACTION = "audit.recover"
 """Action of the record written when an append finds (and cuts off) a torn last line."""
 
 _TORN_TEXT_LIMIT = 4096
-# O_NONBLOCK: a FIFO planted or misconfigured as the ledger must not hang every command
-# (fifo(7)); _regular() then refuses it.
+# O_NONBLOCK: a FIFO planted as the ledger must not block the open (the S_ISREG check
+# below then refuses it); on a regular file the flag changes nothing.
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
@@ -167,7 +168,7 @@ class Ledger:
             raise LedgerWriteError(f"cannot open ledger {self.path}: {_reason(exc)}") from exc
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise LedgerWriteError(f"ledger {self.path} is not a regular file")
+                raise LedgerWriteError(f"cannot write ledger {self.path}: not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             tail = self._read_tail(fd, size)
@@ -277,20 +278,32 @@ class Ledger:
 
     # -- reading -----------------------------------------------------------------------
 
-    def read_bytes(self) -> bytes:
-        """The whole file as stored (b"" when it does not exist yet), read under a shared
-        lock so no half-written line is seen. Raises LedgerReadError."""
+    def _open_read(self) -> int | None:
+        """A read fd of the ledger under a shared lock (so no half-written line is seen), or
+        None when it does not exist yet. A symlink, FIFO or device is refused."""
         try:
-            fd = os.open(self.path,
-                         os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = open_regular(self.path)
         except FileNotFoundError:
-            return b""
-        except OSError as exc:
-            raise LedgerReadError(f"cannot read ledger {self.path}: {_reason(exc)}") from exc
+            return None
+        except UnsafeFileError as exc:
+            raise LedgerReadError(f"cannot read ledger: {exc}") from exc
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise LedgerReadError(f"ledger {self.path} is not a regular file")
             fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError as exc:
+            os.close(fd)
+            raise LedgerReadError(f"cannot read ledger {self.path}: {_reason(exc)}") from exc
+        return fd
+
+    def read_bytes(self) -> bytes:
+        """The whole file as stored (b"" when it does not exist yet), read under a shared
+        lock. Its size is the regular file's own (fstat), so it is bounded by the disk, not
+        by what a writer could stream. Raises LedgerReadError."""
+        fd = self._open_read()
+        if fd is None:
+            return b""
+        try:
             size = os.fstat(fd).st_size
             return _pread_all(fd, size, 0)
         except OSError as exc:
@@ -298,17 +311,48 @@ class Ledger:
         finally:
             os.close(fd)
 
+    def iter_lines(self) -> Iterator[bytes]:
+        """Every complete line (with its ``\n``), oldest first, streamed; a torn last fragment
+        is skipped. The size is taken under the shared lock and only that much is read, so
+        the lock is not held while the caller iterates (it may append). A line over
+        :data:`MAX_LINE_BYTES` (no writer makes one) raises LedgerReadError naming it, so
+        memory stays bounded per line however large the ledger grows."""
+        fd = self._open_read()
+        if fd is None:
+            return
+        with os.fdopen(fd, "rb", buffering=1 << 16) as handle:
+            try:
+                left = os.fstat(fd).st_size
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError as exc:
+                raise LedgerReadError(f"cannot read ledger {self.path}: {_reason(exc)}") from exc
+            number = 0
+            while left > 0:
+                try:
+                    line = handle.readline(min(MAX_LINE_BYTES + 1, left))
+                except OSError as exc:
+                    raise LedgerReadError(
+                        f"cannot read ledger {self.path}: {_reason(exc)}") from exc
+                if not line:
+                    return
+                left -= len(line)
+                number += 1
+                if not line.endswith(b"\n"):
+                    if len(line) > MAX_LINE_BYTES:
+                        raise LedgerReadError(
+                            f"line {number} of ledger {self.path} is longer than "
+                            f"{MAX_LINE_BYTES} bytes; run: atoll audit verify")
+                    return  # a torn last fragment
+                yield line
+
     def iter_events(self) -> Iterator[dict[str, object]]:
         """Every complete record, oldest first, as dicts (a torn last fragment is skipped).
         Raises LedgerReadError for a line that is not a JSON object; use ``verify`` to check
         integrity, which this does not."""
-        data = self.read_bytes()
-        lines = data.split(b"\n")
-        lines.pop()  # the empty remainder after the last newline, or a torn fragment
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(self.iter_lines(), start=1):
             try:
                 obj = msgspec.json.decode(line)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 obj = None
             if not isinstance(obj, dict):
                 raise LedgerReadError(

@@ -30,7 +30,6 @@ import pwd
 import re
 import secrets
 import shlex
-import stat
 import struct
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from typing import NamedTuple
 import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError
+from atoll.exec.files import UnsafeFileError, open_regular
 from atoll.ledger.audit import Audit
 from atoll.ledger.store import Ledger, make_private_dirs, state_dir
 
@@ -250,14 +250,14 @@ def stop_transcript(transcript: Transcript) -> None:
 
 def _sha256_file(path: Path) -> str | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise AtollError(f"transcript {path} is not a regular file")
-        with os.fdopen(fd, "rb") as fh:  # streamed: a transcript may be large
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        fd = open_regular(path)  # no symlink, FIFO or device planted in its place
     except FileNotFoundError:
         return None
+    except UnsafeFileError as exc:
+        raise AtollError(f"cannot read transcript: {exc}") from exc
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise AtollError(f"cannot read transcript {path}: {exc.strerror}") from exc
 

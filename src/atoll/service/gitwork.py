@@ -7,6 +7,7 @@ from pathlib import Path
 from atoll.core.errors import AtollError, UsageError
 from atoll.core.names import validate_branch_name
 from atoll.core.worktrees import WORKTREES_DIR, worktree_path
+from atoll.exec.files import read_as
 from atoll.exec.runner import Runner
 
 
@@ -47,17 +48,22 @@ def ensure_worktree(runner: Runner, project: str, branch: str) -> str:
     return path
 
 
+MAX_EXCLUDE_BYTES = 1 << 20
+"""A ``.git/info/exclude`` over 1 MiB is not touched (git's own is a few hundred bytes)."""
+
+
 def _add_exclude(runner: Runner, exclude: Path) -> None:
     line = f"/{WORKTREES_DIR}/"
-    from atoll.exec.files import capped_read_argv
-
-    # the project may belong to an agent user: never cat a FIFO or a symlink to a device
-    cur = runner.run(capped_read_argv(str(exclude), 1 << 20), timeout=10)
-    if cur.ok and len(cur.stdout) > 1 << 20:
-        raise UsageError(f"{exclude} is larger than 1 MiB; not changing it")
-    if cur.ok and line in cur.text().splitlines():
+    try:
+        cur = read_as(runner, str(exclude), MAX_EXCLUDE_BYTES, timeout=10)
+    except FileNotFoundError:
+        cur = b""
+    if cur is None:  # a symlink, FIFO, huge or unreadable file: leave it alone
         return
-    text = (cur.text() if cur.ok else "").rstrip("\n")
+    old = cur.decode("utf-8", "replace")
+    if line in old.splitlines():
+        return
+    text = old.rstrip("\n")
     text = (text + "\n" if text else "") + line + "\n"
     runner.run(["mkdir", "-p", str(exclude.parent)], timeout=10)
     runner.run(["tee", str(exclude)], input=text.encode(), timeout=10).check()
