@@ -29,6 +29,18 @@ async def loaded(pilot: Pilot[None], app: FleetApp, *want: str) -> None:
     await wait_for(pilot, lambda: set(want) <= set(names(app)), f"rows {want}")
 
 
+def wait_dead(ctx: Context, name: str) -> None:
+    """The view lists once (no refresh timer in these tests): let the pane die first, or it
+    is listed running (its first process, the reaper, takes a python start-up to exit)."""
+    import time
+
+    client = TmuxClient(Local(), ctx.socket)
+    deadline = time.monotonic() + 30
+    while not any(p.session_name == name and p.pane_dead for p in client.list_panes()):
+        assert time.monotonic() < deadline, f"{name} never exited"
+        time.sleep(0.1)
+
+
 @pytest.mark.asyncio
 async def test_lists_real_sessions_with_header(
     start: Starter,
@@ -38,6 +50,7 @@ async def test_lists_real_sessions_with_header(
     start("alpha")
     start("beta")
     start("crash", "exit 3")
+    wait_dead(ctx, "crash")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app, "alpha", "beta", "crash")
@@ -230,10 +243,12 @@ async def test_ctrl_d_kills_after_confirmation(
 
 
 @pytest.mark.asyncio
-async def test_slash_filters_across_columns(start: Starter, make_app: AppMaker) -> None:
+async def test_slash_filters_across_columns(start: Starter, make_app: AppMaker,
+                                           ctx: Context) -> None:
     start("alpha")
     start("beta")
     start("crash", "exit 3")
+    wait_dead(ctx, "crash")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app, "alpha", "beta", "crash")
