@@ -158,7 +158,7 @@ def own_clients(cast: Cast) -> str:
 
 
 def test_own_session_from_inside_tmux_detaches_with_ctrl_bracket(cast: Cast) -> None:
-    res = atoll("new", "mine", "--dir", "/tmp", "--", "sh", "-c",
+    res = atoll("new", "mine", "--as", cast.op, "--dir", "/tmp", "--", "sh", "-c",
                 "echo own-marker; exec sleep 100000", user=cast.op)
     assert res.returncode == 0, res.stderr
     term = OperatorTerminal(cast.op, ["sh", "-c",

@@ -13,6 +13,24 @@ def project_label(row: SessionRow) -> str:
     return f"{base}@{row.worktree}" if row.worktree else base
 
 
+#: tmux caps atoll's ``@atoll_command`` option at this many bytes (core.tmuxfmt FIELD_CAPS)
+COMMAND_CAP = 4096
+
+
+def command_label(argv: list[str]) -> str:
+    """The session's command as one line for ``@atoll_command``: ``shlex.join(argv)`` with
+    control characters escaped (``\\n``), cut to COMMAND_CAP bytes. A multi-line
+    ``python3 -c`` argument must not make atoll's own option fail its bounds check."""
+    import shlex
+
+    text = "".join(c.encode("unicode_escape").decode("ascii") if not c.isprintable() else c
+                   for c in shlex.join(argv))
+    data = text.encode("utf-8")
+    if len(data) <= COMMAND_CAP:
+        return text
+    return data[: COMMAND_CAP - 3].decode("utf-8", "ignore") + "..."
+
+
 def name_label(row: SessionRow) -> str:
     """The session name, marked ``[ai]`` when it is open to an AI (``atoll mcp open``)."""
     return f"{row.name} [ai]" if row.opened_to else row.name

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from atoll.core.display import command_label
 from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
@@ -162,7 +162,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         "atoll_launched_by": ctx.operator,
         "atoll_island": "none" if server.user == ctx.operator else req.island,
         "atoll_created": rfc3339(time.time()) or "",
-        "atoll_command": shlex.join(argv),
+        "atoll_command": command_label(argv),
     }
     bindir = _atoll_bin_dir()
     env = {
@@ -243,7 +243,7 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
         "atoll_worktree": "",
         "atoll_launched_by": ctx.operator,
         "atoll_created": rfc3339(time.time()) or "",
-        "atoll_command": shlex.join(argv),
+        "atoll_command": command_label(argv),
     }
     target = {"agent_user": req.as_user or req.island, "session": req.name,
               "island": req.island}
