@@ -20,9 +20,10 @@ if [ "$dev" = 1 ]; then
 fi
 
 # one dpkg-query for all packages (a re-run must be quick); a package dpkg does not know
-# is simply not printed
-installed_pkgs=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${APT_PACKAGES[@]}" \
-                   2>/dev/null | tr ' ' '\n' | sed -n 's/^installed://p' | tr '\n' ' ') "
+# is simply not printed (dpkg-query then exits 1, which pipefail must not turn into a failed
+# setup: on a fresh machine most test packages are unknown to dpkg)
+installed_pkgs=" $( { dpkg-query -W -f='${db:Status-Status}:${Package} ' "${APT_PACKAGES[@]}" \
+                   2>/dev/null || true; } | tr ' ' '\n' | sed -n 's/^installed://p' | tr '\n' ' ') "
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   case "$installed_pkgs" in *" $p "*) ;; *) missing+=("$p") ;; esac
