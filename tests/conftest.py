@@ -21,6 +21,12 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("ATOLL_TMUX_SOCKET", name)
     yield name
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+    import shutil
+
+    import platformdirs
+
+    # the session specs of that socket's sessions (atoll.service.specs.store_dir)
+    shutil.rmtree(platformdirs.user_state_path("atoll") / "sessions" / name, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -50,7 +50,8 @@ def test_new_ls_json_contract(tmux_socket: str, tmp_path: Path) -> None:
     assert set(row) == {
         "host", "name", "agent", "project", "worktree", "agent_user", "launched_by", "island",
         "status", "idle_seconds", "created", "last_activity", "attached", "cpu_percent",
-        "rss_bytes", "pid", "command", "exit_status", "reason", "opened_to"}
+        "rss_bytes", "pid", "command", "exit_status", "reason", "opened_to", "mismatch",
+        "ended"}
     assert row["name"] == "alpha" and row["agent"] == "custom"
     assert row["project"] == str(tmp_path)
     assert row["agent_user"] == "root" and row["launched_by"] == "root"

@@ -57,6 +57,7 @@ class LazyGroup(click.Group):
         "image": "atoll.cli.image:image_group",
         "mcp": "atoll.cli.mcp:mcp_group",
         "purge": "atoll.cli.purge:purge_cmd",
+        "resume": "atoll.cli.resume:resume_cmd",
     }
 
     short: ClassVar[dict[str, str]] = {
@@ -72,6 +73,7 @@ class LazyGroup(click.Group):
         "new": "Start an agent session, detached, as your agent user.",
         "peek": "Print a session's screen; for an exited one, why it ended.",
         "purge": "Destroy an island: sessions, container, workspace, worktree.",
+        "resume": "Start lost sessions again from their specs (after a reboot).",
         "tui": "The fleet view: every session here and on your hosts, live.",
         "type": "Type text into a session, literally; Enter only with --enter.",
     }
@@ -153,6 +155,9 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
               help="Bind a host folder into the island, read-only unless :rw (repeatable).")
 @click.option("--record/--no-record", default=False, help="Record the terminal output.")
 @click.option("--attach", is_flag=True, help="Attach right after creating it.")
+@click.option("--restart", type=click.Choice(["always", "never"]), default="never",
+              show_default=True,
+              help="always: `atoll resume --all --boot` (run at boot) starts it again.")
 @click.option("--host", "-H", metavar="HOST",
               help="Start it on this configured host (or SSH alias) instead of here.")
 @corr_opt
@@ -160,7 +165,8 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | None,
             worktree: str | None, island: str, cpus: float | None, memory: str | None,
             pids: int | None, net: bool, grants: tuple[str, ...], record: bool, attach: bool,
-            host: str | None, correlation_id: str | None, command: tuple[str, ...]) -> None:
+            restart: str, host: str | None, correlation_id: str | None,
+            command: tuple[str, ...]) -> None:
     """Start agent session NAME, detached, in tmux, as your agent user (or --as USER).
 
     \b
@@ -187,6 +193,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
             args += ["--grant", grant]
         args += ["--record"] if record else []
         args += ["--net"] if net else []
+        args += ["--restart", restart] if restart != "never" else []
         if command:
             args += ["--", *command]
         remote.run(ctx, host, "new", name, args, as_user=as_user,
@@ -205,7 +212,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
                               worktree=worktree, command=list(command), island=island,
                               record=record, cpus=cpus,
                               memory=parse_size(memory) if memory else None, pids=pids,
-                              net=net, grants=list(grants))
+                              net=net, grants=list(grants), restart=restart)
     server = sessions.new_session(ctx, req, warn=lambda line: click.echo(line, err=True))
     click.echo(f"atoll: started {name} as {server.user}", err=True)
     if attach:
@@ -225,15 +232,22 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
               help="Only sessions in this status (repeatable).")
 @click.option("--user", "-u", "users", multiple=True, metavar="USER",
               help="Only sessions run as, or started by, USER (repeatable).")
+@click.option("--all", "-a", "show_ended", is_flag=True,
+              help="Also sessions ended by `atoll kill` whose specs are kept (this host).")
 def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
            hosts: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
-           users: tuple[str, ...] = ()) -> None:
+           users: tuple[str, ...] = (), show_ended: bool = False) -> None:
     """List every session you may see: yours and your agent users'.
 
     Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
     one core since the previous listing (or over 0.5 s on the first one). Other hosts are
     asked in parallel over SSH (`atoll ls --json --here` there); an unreachable one is
     reported, and its last good answer shown marked stale.
+
+    BY, AGENT and PROJECT come from each session's spec, kept where the agent user cannot
+    write it; a session whose tmux options claim otherwise is flagged. A session whose
+    tmux server died is listed as `lost` (`atoll resume NAME` starts it again, `atoll
+    kill NAME` forgets it).
     """
     from atoll.core.errors import UsageError
     from atoll.core.models import encode_listing
@@ -243,11 +257,11 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
         raise UsageError("use only one of --here, --all-hosts and --host")
     ctx = make_context()
     if all_hosts:
-        listing = listing_service.list_fleet(ctx)
+        listing = listing_service.list_fleet(ctx, include_ended=show_ended)
     elif hosts:
-        listing = listing_service.list_fleet(ctx, list(hosts))
+        listing = listing_service.list_fleet(ctx, list(hosts), include_ended=show_ended)
     else:
-        listing = listing_service.list_local(ctx)
+        listing = listing_service.list_local(ctx, include_ended=show_ended)
     if statuses or users:
         from atoll.core.models import filter_sessions
 
@@ -435,7 +449,9 @@ def hook_cmd(event: str, ignored: tuple[str, ...]) -> None:
     from atoll.service import hook as hook_service
 
     try:
-        hook_service.report(event, os.environ.get("TMUX"), os.environ.get("TMUX_PANE"))
+        payload = hook_service.read_payload(sys.stdin.fileno(), ignored)
+        hook_service.report(event, os.environ.get("TMUX"), os.environ.get("TMUX_PANE"),
+                            payload)
     except AtollError as exc:
         click.echo(f"atoll: warning: {exc}", err=True)
 

@@ -61,7 +61,12 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
         found = recorded(name, users, ctx.operator)
     if kind is not None:
         found = [f for f in found if f.kind == kind]
-    if not found:
+    if not found:  # an ended (or lost) session whose island is gone: only its spec is left
+        from atoll.service.resume import purge_specs
+
+        if purge_specs(ctx, name, [as_user] if as_user else None):
+            click.echo(f"atoll: purged the spec of {name}", err=True)
+            return
         raise NotFoundError(f"no island {name!r} of {ctx.operator}")
     if len(found) > 1:
         listed = "; ".join(f.where for f in found)
@@ -99,5 +104,10 @@ def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
             overridden = purge(island, force=force, socket=ctx.socket)
     if island.kind == "user" and island.session_user:
         forget(island.session_user, name)
+    from atoll.service.resume import purge_specs
+
+    owner = island.session_user if island.kind in ("user", "bwrap") else \
+        f"{island.kind}:{island.island.island_id}"
+    purge_specs(ctx, name, [owner] if owner else None)
     note = f" (forced over: {', '.join(overridden)})" if overridden else ""
     click.echo(f"atoll: purged {island.where}{note}", err=True)

@@ -16,6 +16,7 @@ STATUS_SGR = {
     "running": "32",
     "idle": "36",
     "exited": "1;31",
+    "lost": "1;35",
     "unknown": "3;35",
 }
 COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
@@ -85,5 +86,13 @@ def host_problems(listing: Listing) -> list[str]:
 def row_reasons(listing: Listing) -> list[str]:
     """One warning line per ``unknown`` session that carries a reason (control characters
     shown as ``?``, like the table)."""
-    return [_clean(f"atoll: warning: {r.host}: session {r.name} of {r.agent_user}: {r.reason}")
-            for r in listing.sessions if r.status == "unknown" and r.reason]
+    lines = [_clean(f"atoll: warning: {r.host}: session {r.name} of {r.agent_user}: {r.reason}")
+             for r in listing.sessions if r.status == "unknown" and r.reason]
+    lines += [_clean(f"atoll: warning: {r.host}: session {r.name} of {r.agent_user}: "
+                     f"{r.mismatch}") for r in listing.sessions if r.mismatch]
+    lost = [r for r in listing.sessions if r.status == "lost"]
+    if lost:
+        lines.append(f"atoll: {len(lost)} lost session(s) (tmux server gone): `atoll resume "
+                     "NAME` starts one again, `atoll resume --all` all, `atoll kill NAME` "
+                     "forgets one")
+    return lines

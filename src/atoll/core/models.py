@@ -12,8 +12,9 @@ from typing import Literal
 
 import msgspec
 
-Status = Literal["running", "waiting", "error", "idle", "exited", "unknown"]
-STATUSES: tuple[Status, ...] = ("running", "waiting", "error", "idle", "exited", "unknown")
+Status = Literal["running", "waiting", "error", "idle", "exited", "lost", "unknown"]
+STATUSES: tuple[Status, ...] = ("running", "waiting", "error", "idle", "exited", "lost",
+                                "unknown")
 
 
 class SessionRow(msgspec.Struct, kw_only=True):
@@ -47,6 +48,11 @@ class SessionRow(msgspec.Struct, kw_only=True):
     reason: str | None = None
     #: Linux users whose AI the session is opened to (``atoll mcp open``; operator's view)
     opened_to: list[str] = msgspec.field(default_factory=list)
+    #: where the session's tmux options disagree with its spec (atoll.core.specs): the
+    #: row shows the spec's BY/AGENT/PROJECT, this line what the options claimed
+    mismatch: str | None = None
+    #: when ``kill`` ended it (RFC 3339); only ``ls --all`` lists ended sessions
+    ended: str | None = None
 
 
 class HostRow(msgspec.Struct, kw_only=True):

@@ -267,6 +267,18 @@ def _scan() -> tuple[dict[int, Proc], float]:
     return sample, procs.wall_clock()
 
 
+class HereListing(msgspec.Struct):
+    """A listing of this host and what it found out on the way: ``answered`` (the users
+    whose server, or container island, answered its ``list-panes`` without error: a
+    session missing there is gone), ``failed`` (users whose server did not answer) and
+    ``panes`` (each listed session's first pane, keyed by (user, session name))."""
+
+    listing: Listing
+    answered: set[str]
+    failed: set[str]
+    panes: dict[tuple[str, str], PaneRecord]
+
+
 def list_here(
     users: list[str] | None = None,
     socket: str = DEFAULT_SOCKET,
@@ -279,6 +291,18 @@ def list_here(
     ``sampler`` and ``cache`` carry state between calls (the TUI keeps them in memory);
     by default both persist in the operator's cache directory.
     """
+    return list_here_detail(users, socket, sampler, host, cache).listing
+
+
+def list_here_detail(
+    users: list[str] | None = None,
+    socket: str = DEFAULT_SOCKET,
+    sampler: LoadSampler | None = None,
+    host: str = "local",
+    cache: ScreenCache | None = None,
+) -> HereListing:
+    """:func:`list_here` with what :class:`HereListing` adds (for the session specs,
+    :mod:`atoll.service.specs`)."""
     cands = not_recently_refused(candidates() if users is None else users)
     servers = servers_for(cands, socket)
     cache = cache if cache is not None else ScreenCache()
@@ -312,4 +336,10 @@ def list_here(
     rows = build_rows(host, visible, sample, taken, sampler or LoadSampler(), maps)
     errors = [f"{r.server.user}: {r.error}" for r in visible if r.error]
     hostrow = HostRow(host=host, reachable=True, error="; ".join(errors) or None)
-    return Listing(hosts=[hostrow], sessions=rows)
+    panes: dict[tuple[str, str], PaneRecord] = {}
+    for r in visible:
+        for p in r.panes:
+            panes.setdefault((r.server.user, p.session_name), p)
+    return HereListing(Listing(hosts=[hostrow], sessions=rows),
+                       answered={r.server.user for r in visible if not r.error},
+                       failed={r.server.user for r in visible if r.error}, panes=panes)

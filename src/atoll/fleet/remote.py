@@ -118,7 +118,10 @@ def row_problem(row: SessionRow) -> str | None:
     if len(row.opened_to) > 64 or any(len(u) > 64 or has_control_chars(u)
                                       for u in row.opened_to):
         return "opened_to is not a short list of user names"
-    for field in ("created", "last_activity"):
+    if row.mismatch is not None and (len(row.mismatch) > 256
+                                     or has_control_chars(row.mismatch)):
+        return "mismatch is not one short line"
+    for field in ("created", "last_activity", "ended"):
         stamp = getattr(row, field)
         if stamp is not None and (len(stamp) > 40 or not _RFC3339.fullmatch(stamp)):
             return f"{field} is not an RFC 3339 time"

@@ -36,6 +36,10 @@ ACTIONS: frozenset[str] = frozenset(
     {
         "session.new",
         "session.kill",
+        "session.resume",
+        "session.forget",
+        "session.purge-spec",
+        "session.reconnect",
         "session.attach",
         "session.detach",
         "session.type",

@@ -4,19 +4,42 @@ from __future__ import annotations
 
 from atoll.core.errors import NotFoundError
 from atoll.core.models import HostRow, Listing, SessionRow
-from atoll.fleet.local import LoadSampler, list_here
+from atoll.fleet.local import LoadSampler
 from atoll.fleet.screens import ScreenCache
 from atoll.service.context import Context
 
 
 def list_local(
-    ctx: Context, sampler: LoadSampler | None = None, cache: ScreenCache | None = None
+    ctx: Context, sampler: LoadSampler | None = None, cache: ScreenCache | None = None,
+    *, include_ended: bool = False,
 ) -> Listing:
     """What the operator may see on this host (``atoll ls --here``), with the sessions
-    opened to an AI marked (:func:`atoll.service.openings.annotate`)."""
+    opened to an AI marked (:func:`atoll.service.openings.annotate`), the session specs
+    applied and lost sessions listed (:func:`atoll.service.specs.reconcile`; ended ones
+    too with ``include_ended``, ``ls --all``)."""
+    from atoll.fleet.local import list_here_detail
+    from atoll.service import specs as spec_store
     from atoll.service.openings import annotate
 
-    return annotate(ctx, list_here(ctx.candidates(), ctx.socket, sampler, ctx.host, cache))
+    specs, problems = spec_store.load_all(ctx.socket)
+    cands = ctx.candidates()
+    extra = [u for u in spec_store.spec_users(specs, ctx.operator) if u not in cands]
+    here = list_here_detail(cands + extra, ctx.socket, sampler, ctx.host, cache)
+    host_store = spec_store.is_host_store(spec_store.store_base())
+    if host_store:
+        seen_users = here.answered | {ctx.operator}
+        specs = [s for s in specs if spec_store.visible_to(s, ctx.operator, seen_users)]
+    listing = spec_store.reconcile(
+        here.listing, specs, operator=ctx.operator, host=ctx.host, answered=here.answered,
+        failed=here.failed, host_store=host_store, include_ended=include_ended,
+        conversations={k: p.conversation for k, p in here.panes.items() if p.conversation})
+    if problems:
+        hostrow = listing.hosts[0]
+        joined = "; ".join(x for x in (hostrow.error, *problems[:3]) if x)
+        listing.hosts[0] = HostRow(host=hostrow.host, reachable=hostrow.reachable,
+                                   error=joined[:1000], stale=hostrow.stale,
+                                   age_seconds=hostrow.age_seconds)
+    return annotate(ctx, listing)
 
 
 def list_fleet(
@@ -26,6 +49,7 @@ def list_fleet(
     include_local: bool = True,
     sampler: LoadSampler | None = None,
     cache: ScreenCache | None = None,
+    include_ended: bool = False,
 ) -> Listing:
     """This host (unless ``include_local`` is False) and the configured hosts named in
     ``host_names`` (None: all of them), asked in parallel over SSH. An unknown name is a
@@ -47,7 +71,7 @@ def list_fleet(
 
     def job(which: str) -> list[tuple[HostRow, list[SessionRow]]]:
         if which == "local":
-            here = list_local(ctx, sampler, cache)
+            here = list_local(ctx, sampler, cache, include_ended=include_ended)
             return [(here.hosts[0], here.sessions)]
         return query_hosts(chosen, ctx.host_timeout)
 

@@ -7,11 +7,12 @@ before acting, and only then calls tmux. Errors are AtollError subclasses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from atoll.core.display import command_label
@@ -19,6 +20,7 @@ from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, U
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.sessionref import is_atoll_name, matches, validate_session_target
+from atoll.core.specs import SessionSpec
 from atoll.core.text import check_typable, sanitize_typed_text
 from atoll.core.timefmt import rfc3339
 from atoll.core.tmuxfmt import PaneRecord
@@ -28,6 +30,7 @@ from atoll.fleet.local import query_servers
 from atoll.fleet.servers import Server, runner_for, servers_for
 from atoll.fleet.users import is_sudo_refusal, may_act_as
 from atoll.service import audit
+from atoll.service import specs as spec_store
 from atoll.service.context import Context
 from atoll.service.gitwork import ensure_worktree, project_root
 from atoll.tmux.client import TmuxClient
@@ -61,6 +64,10 @@ class NewSession:
     pids: int | None = None
     net: bool = False
     grants: list[str] = field(default_factory=list)
+    #: start it again after a reboot (``atoll resume --all --boot``): always or never
+    restart: str = "never"
+    #: the lost session's spec this start resumes (atoll.service.resume)
+    resume: SessionSpec | None = None
 
 
 def _server(ctx: Context, user: str | None) -> Server:
@@ -174,7 +181,12 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
               "island": "none" if server.user == ctx.operator else req.island}
     details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project,
                                   "worktree": req.worktree}
-    with audit.action(ctx, "session.new", target, details):
+    spec = spec_store.starting(
+        operator=ctx.operator, socket=ctx.socket, name=req.name, agent=agent, argv=argv,
+        directory=cwd, project=project, worktree=req.worktree or "", island=target["island"],
+        agent_user=server.user, limits={}, record=req.record, restart=req.restart,
+        previous=req.resume)
+    with _undo_spec(spec, req.resume), audit.action(ctx, "session.new", target, details):
         transcript = None
         if req.record or ctx.record:
             transcript = audit.start_recording(ctx, server, req.name)
@@ -193,6 +205,16 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
 
         remember(server.user, req.name, project, req.worktree)
     return server
+
+
+@contextlib.contextmanager
+def _undo_spec(spec: SessionSpec, previous: SessionSpec | None) -> Iterator[None]:
+    """Remove (or, for a resume, restore) the spec written before a start that failed."""
+    try:
+        yield
+    except BaseException:
+        spec_store.failed_start(spec, previous)
+        raise
 
 
 def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
@@ -252,7 +274,15 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
         "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants],
         "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids,
     }
-    with audit.action(ctx, "session.new", target, details):
+    listed_as = req.as_user if req.island == "bwrap" and req.as_user \
+        else f"{req.island}:{island.island_id}"
+    kept = spec_store.starting(
+        operator=ctx.operator, socket=ctx.socket, name=req.name, agent=agent, argv=argv,
+        directory=project, project=project, worktree="", island=req.island, agent_user=listed_as,
+        limits={"cpus": req.cpus, "memory": req.memory, "pids": req.pids, "net": req.net,
+                "grants": list(req.grants)},
+        record=req.record, restart=req.restart, previous=req.resume)
+    with _undo_spec(kept, req.resume), audit.action(ctx, "session.new", target, details):
         island.create()
         transcript = None
         if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
@@ -335,7 +365,12 @@ def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
 
     from atoll.service.killtree import end_tree, session_tree
 
-    server, ref = resolve_target(ctx, name, as_user)
+    try:
+        server, ref = resolve_target(ctx, name, as_user)
+    except NotFoundError:
+        from atoll.service.resume import forget_lost
+
+        return forget_lost(ctx, name, as_user)  # a lost session: kill forgets it
     with audit.action(ctx, "session.kill", _target(server, name), {}):
         pids: dict[int, float] = {}
         if ":" not in server.user:  # a Linux user's own server, not a container's
@@ -347,6 +382,8 @@ def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
         server.client.kill_session(ref)
         if pids:
             end_tree(server.client.runner, pids)
+        # ended: not listed as lost, and the name is free again
+        spec_store.end_session(ctx.socket, server.user, name)
     return server
 
 

@@ -45,13 +45,14 @@ COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 # Statuses are compared as plain strings: a status this version does not know (a newer
 # peer's) sorts after the known ones and is drawn unstyled, never an error.
 STATUS_ORDER: dict[str, int] = {"waiting": 0, "error": 1, "running": 2, "idle": 3,
-                                "exited": 4, "unknown": 5}
+                                "exited": 4, "lost": 5, "unknown": 6}
 STATUS_STYLE: dict[str, str] = {
     "waiting": "bold black on yellow",
     "error": "bold white on red",
     "running": "green",
     "idle": "cyan",
     "exited": "bold red",
+    "lost": "bold magenta",
     "unknown": "magenta italic",
 }
 FLAG_STYLE = "bold black on yellow"
