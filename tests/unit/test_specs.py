@@ -172,3 +172,24 @@ def test_resume_argv(cmd: list[str], conv: str | None, argv: list[str], how: str
 ])
 def test_conversation_id_from_hook_payloads(payload: bytes, want: str | None) -> None:
     assert conversation_in(payload) == want
+
+
+def test_hook_payload_is_read_from_a_pipe_never_from_a_terminal() -> None:
+    import os
+
+    from atoll.service.hook import read_payload
+
+    event = json.dumps({"session_id": UUID}).encode()
+    r, w = os.pipe()
+    os.write(w, event)
+    os.close(w)
+    assert read_payload(r) == event
+    os.close(r)
+    leader, follower = os.openpty()  # OpenCode's and Aider's hooks inherit the terminal
+    os.write(leader, b"keystrokes the agent is waiting for\n")
+    assert read_payload(follower) == b""
+    assert os.read(follower, 100).startswith(b"keystrokes")  # nothing was taken
+    os.close(leader)
+    os.close(follower)
+    # Codex's notify: the JSON is the last argument
+    assert read_payload(os.open("/dev/null", os.O_RDONLY), ("x", event.decode())) == event

@@ -248,7 +248,8 @@ def resume_argv(spec: SessionSpec) -> tuple[list[str], ResumeHow]:
       (a prompt given at start must not be sent again): the command runs again as it was.
     """
     argv = list(spec.command)
-    prog, rest = posixpath.basename(argv[0]), argv[1:]
+    # npm's Claude Code package ships its native binary as bin/claude.exe, on Linux too
+    prog, rest = posixpath.basename(argv[0]).removesuffix(".exe"), argv[1:]
     flags_only = all(a.startswith("-") and a != "-" and a != "--" for a in rest)
     if prog != spec.agent or not flags_only:
         return argv, "restart"
