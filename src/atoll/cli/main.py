@@ -204,7 +204,8 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
 
             click.echo(f"atoll: attaching to {host}:{name}: {NESTED_WAY_BACK}",
                        err=True)
-            remote.run(ctx, host, "attach", name, [], as_user=as_user, tty=True)
+            remote.attach(ctx, host, name, as_user=as_user, read_only=False,
+                          notice=lambda line: click.echo(f"\r\n{line}", err=True))
         return
     from atoll.core.islands import parse_size
 
@@ -300,6 +301,9 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None,
     """Attach this terminal to session TARGET (detach with the tmux prefix, then d).
 
     TARGET is NAME, or HOST:NAME for a session on a configured host (through ssh -t).
+    When the SSH connection to HOST drops (network down, sshd restarted, laptop asleep),
+    atoll says so in one line and connects again, waiting 1, 2, 4 ... up to 30 s between
+    tries, until you detach or press Ctrl-C; the session on HOST is unaffected.
     """
     from atoll.service import sessions
 
@@ -311,8 +315,8 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None,
 
         click.echo(f"atoll: attaching to {host}:{target}: {NESTED_WAY_BACK}",
                    err=True)
-        remote.run(ctx, host, "attach", target, ["--read-only"] if read_only else [],
-                   as_user=as_user, tty=True, details={"read_only": read_only})
+        remote.attach(ctx, host, target, as_user=as_user, read_only=read_only,
+                      notice=lambda line: click.echo(f"\r\n{line}", err=True))
         return
     status = sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
                              inside_tmux=os.environ.get("TMUX"))

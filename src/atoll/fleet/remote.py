@@ -339,6 +339,12 @@ def attach_argv(alias: str, argv: list[str], correlation_id: str | None) -> list
     return ssh.wrap(_with_id(argv, correlation_id))
 
 
+def error_for(code: int, message: str) -> AtollError:
+    """The error class a peer's atoll exit status stands for (2 usage ... 5 unreachable),
+    carrying ``message``."""
+    return _BY_CODE.get(code, AtollError)(message)
+
+
 def remote_action(alias: str, argv: list[str], correlation_id: str | None,
                   tty: bool = False, timeout: float = 30.0) -> Completed:
     """Run an ``atoll`` command on ``alias``. With ``tty`` the terminal is passed through

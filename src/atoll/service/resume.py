@@ -164,6 +164,8 @@ def resume_all(
     ``boot``: only those started with ``--restart always``. Returns what was resumed and
     one line per session that was not (why); one failure never stops the others."""
     specs, problems = spec_store.load_all(ctx.socket)
+    if boot and ctx.operator == "root":
+        return _boot_as_root(ctx, specs, as_user, problems, progress)
     todo = [s for s in spec_store.lost_specs(specs, ctx.operator)
             if (as_user is None or s.agent_user == as_user)
             and (not boot or s.restart == "always")]
@@ -199,3 +201,74 @@ def _boot_check(ctx: Context, spec: SessionSpec) -> None:
     if not res.ok:
         raise PermissionDeniedError(
             f"sudo no longer lets {ctx.operator} act as {spec.agent_user}")
+
+
+def _boot_as_root(
+    ctx: Context, specs: list[SessionSpec], as_user: str | None, problems: list[str],
+    progress: Callable[[str], None] | None,
+) -> tuple[list[Resumed], list[str]]:
+    """``resume --all --boot`` run by root (a systemd unit, root's ``@reboot``): every
+    not-ended ``--restart always`` spec of the store. Root's own are resumed here (never a
+    spec that would run as root); another operator's only when its file is that
+    operator's (:func:`atoll.service.specs.file_owner`) and ``sudo -l -U OPERATOR -u USER
+    true`` says the operator may still act as the agent user, and then by that operator:
+    ``sudo -n -u OPERATOR -- atoll resume NAME --as USER``, with the operator's rights."""
+    import pwd
+
+    from atoll.exec.runner import Local, Sudo
+
+    done: list[Resumed] = []
+    failed = list(problems)
+    for spec in specs:
+        if spec.ended or spec.restart != "always" or \
+                (as_user is not None and spec.agent_user != as_user):
+            continue
+        label = f"{spec.name} ({spec.agent_user}, started by {spec.launched_by})"
+        try:
+            if _still_running(ctx, spec):
+                continue
+            if spec.launched_by == "root":
+                _boot_check(ctx, spec)
+                r = _resume(ctx, spec)
+                done.append(r)
+                if progress is not None:
+                    progress(f"atoll: resumed {label}: {said(r)}")
+                continue
+            if spec.agent_user == "root" or spec.island == "none":
+                raise PermissionDeniedError("a spec's command never runs as root, nor as "
+                                            "its operator, at boot")
+            try:
+                uid = pwd.getpwnam(spec.launched_by).pw_uid
+            except KeyError:
+                raise PermissionDeniedError(f"no user {spec.launched_by}") from None
+            if spec_store.file_owner(spec) != uid:
+                raise PermissionDeniedError(f"its spec file is not {spec.launched_by}'s")
+            if ":" not in spec.agent_user:
+                check = Local().run(["sudo", "-n", "-l", "-U", spec.launched_by, "-u",
+                                     spec.agent_user, "true"], timeout=15)
+                if not check.ok:
+                    raise PermissionDeniedError(f"sudo no longer lets {spec.launched_by} act "
+                                                f"as {spec.agent_user}")
+            env = ["env", f"ATOLL_TMUX_SOCKET={ctx.socket}",
+                   f"ATOLL_HOST_STORE={spec_store.host_store()}"]
+            res = Sudo(spec.launched_by).run(
+                [*env, _atoll_bin(), "resume", spec.name, "--as", spec.agent_user],
+                timeout=300)
+            if not res.ok:
+                tail = res.stderr.strip().splitlines()[-1:] or [f"exit {res.returncode}"]
+                raise AtollError(tail[0].removeprefix("atoll: error: "))
+            if progress is not None:
+                progress(f"atoll: resumed {label} as {spec.launched_by}")
+        except AtollError as exc:
+            failed.append(f"{label}: {exc}")
+    return done, failed
+
+
+def _atoll_bin() -> str:
+    """This atoll's console script (what a start at boot runs as the operator)."""
+    import os
+    import shutil
+    import sys
+
+    here = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "atoll")
+    return here if os.access(here, os.X_OK) else (shutil.which("atoll") or "atoll")

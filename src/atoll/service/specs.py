@@ -64,11 +64,19 @@ MAX_SPECS = 10_000
 :data:`atoll.core.tmuxfmt.MAX_PANES`)."""
 
 
+def host_store() -> str:
+    """The host store's path: ``$ATOLL_HOST_STORE`` when set to an absolute path (where
+    ``atoll admin init`` put it, and what tests use), else :data:`HOST_STORE`."""
+    env = os.environ.get("ATOLL_HOST_STORE", "")
+    return env if os.path.isabs(env) else HOST_STORE
+
+
 def store_base() -> Path:
     """The directory specs are kept under (see the module docstring): the host store when
     present and writable by this operator, else the operator's own state directory."""
-    if os.path.isdir(HOST_STORE) and os.access(HOST_STORE, os.W_OK | os.X_OK):
-        return Path(HOST_STORE)
+    host = host_store()
+    if os.path.isdir(host) and os.access(host, os.W_OK | os.X_OK):
+        return Path(host)
     return platformdirs.user_state_path("atoll") / "sessions"
 
 
@@ -82,14 +90,30 @@ def store_dir(socket: str = DEFAULT_SOCKET) -> Path:
 
 
 def is_host_store(path: Path) -> bool:
-    return str(path) == HOST_STORE
+    return str(path) == host_store()
+
+
+def file_owner(spec: SessionSpec) -> int | None:
+    """The uid owning ``spec``'s file (None when it is gone). In a host store whose
+    directory is sticky, only that user (or root) can have written it: a start at boot
+    run by root trusts a spec only when its owner is its ``launched_by``."""
+    try:
+        return os.lstat(store_dir(spec.socket) / spec_file_name(spec.agent_user,
+                                                                  spec.name)).st_uid
+    except OSError:
+        return None
 
 
 def _writable_dir(socket: str) -> Path:
     base = store_base()
     path = base / socket
     if is_host_store(base):
-        path.mkdir(mode=0o750, exist_ok=True)
+        # sticky and open to every operator, like /tmp: each spec file stays its writer's
+        # (0600), and nobody else can replace it (the owner check of a start at boot)
+        if not path.is_dir():
+            with contextlib.suppress(FileExistsError):
+                path.mkdir()
+                os.chmod(path, 0o1777)  # noqa: S103 - sticky, files 0600, owner checked
         return path
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     if private_dir(str(base)) is None or private_dir(str(path)) is None:
@@ -131,6 +155,7 @@ def load_all(socket: str = DEFAULT_SOCKET) -> tuple[list[SessionSpec], list[str]
         return [], []
     specs: list[SessionSpec] = []
     problems: list[str] = []
+    shared = is_host_store(directory.parent)
     for fname in names[:MAX_SPECS]:
         try:
             spec = decode_spec(read_regular(directory / fname, MAX_SPEC_BYTES))
@@ -142,8 +167,22 @@ def load_all(socket: str = DEFAULT_SOCKET) -> tuple[list[SessionSpec], list[str]
         if spec_file_name(spec.agent_user, spec.name) != fname or spec.socket != socket:
             problems.append(f"spec {fname}: names another session")
             continue
+        if shared and file_owner(spec) not in (0, _uid(spec.launched_by)):
+            # anyone may create files in the shared directory, an agent user too: a spec
+            # counts only when written by the operator it names as its launcher
+            problems.append(f"spec {fname}: not written by {spec.launched_by}")
+            continue
         specs.append(spec)
     return specs, problems
+
+
+def _uid(user: str) -> int | None:
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return None
 
 
 def remove(spec: SessionSpec) -> None:

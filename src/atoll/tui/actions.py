@@ -165,8 +165,13 @@ class SessionActions(Screen[None]):
     def _run_attached(self, row: SessionRow, plan: AnyAttachPlan) -> None:
         try:
             with self._suspended():
-                status = self.options.foreground(plan.argv, unset_tmux=not plan.switch,
-                                                 relay=relay_for(plan))
+                if isinstance(plan, RemoteAttachPlan):  # reconnects when the link drops
+                    from atoll.service.remote import attach_loop
+
+                    status = attach_loop(plan, self.options.foreground, _terminal_notice)
+                else:
+                    status = self.options.foreground(plan.argv, unset_tmux=not plan.switch,
+                                                     relay=relay_for(plan))
             if self.options.backend is not None:
                 self.options.backend.record_detach(row, plan, status)
         except SuspendNotSupported:
@@ -276,3 +281,11 @@ class SessionActions(Screen[None]):
             return Started(req.name, backend.new(req), backend.ctx.host)
 
         self.act(f"new {req.name}", job)
+
+
+def _terminal_notice(line: str) -> None:
+    """One line on the terminal the suspended fleet view handed to a remote attach."""
+    import sys
+
+    sys.stderr.write(f"\r\n{line}\r\n")
+    sys.stderr.flush()
