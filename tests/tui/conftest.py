@@ -49,6 +49,12 @@ def tui_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("TMUX", raising=False)
     yield name
     kill_server(name)
+    import shutil
+
+    import platformdirs
+
+    # the specs of that socket's sessions (atoll.service.specs.store_dir)
+    shutil.rmtree(platformdirs.user_state_path("atoll") / "sessions" / name, ignore_errors=True)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def test_cells_are_formatted_and_cleaned() -> None:
     assert cells[6][1] == model.STATUS_STYLE["exited"]
 
 
-@pytest.mark.parametrize("status", ["waiting", "running", "idle", "exited", "unknown"])
+@pytest.mark.parametrize("status", ["waiting", "running", "idle", "exited", "lost", "unknown"])
 def test_every_status_has_its_own_style(status: str) -> None:
     styles = list(model.STATUS_STYLE.values())
     assert len(set(styles)) == len(styles)

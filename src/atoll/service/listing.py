@@ -22,9 +22,8 @@ def list_local(
     from atoll.service.openings import annotate
 
     specs, problems = spec_store.load_all(ctx.socket)
-    cands = ctx.candidates()
-    extra = [u for u in spec_store.spec_users(specs, ctx.operator) if u not in cands]
-    here = list_here_detail(cands + extra, ctx.socket, sampler, ctx.host, cache)
+    # the configured candidates only: a spec does not widen whom the operator lists
+    here = list_here_detail(ctx.candidates(), ctx.socket, sampler, ctx.host, cache)
     host_store = spec_store.is_host_store(spec_store.store_base())
     if host_store:
         seen_users = here.answered | {ctx.operator}

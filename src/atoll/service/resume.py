@@ -84,6 +84,8 @@ def forget_lost(ctx: Context, name: str, as_user: str | None) -> Server:
     neither listed nor resumable; ``purge`` removes it. Raises NotFoundError when no lost
     session of that name is recorded either."""
     spec = _one(ctx, name, as_user)
+    if not _visible(ctx, spec):  # sudo refuses its user now: not visible, not lost
+        raise NotFoundError(f"no session {name!r} visible to {ctx.operator}")
     if _still_running(ctx, spec):
         raise AtollError(f"session {name!r} of {spec.agent_user} is running but was not "
                          "visible just now; try again")
@@ -104,6 +106,14 @@ def purge_specs(ctx: Context, name: str, users: list[str] | None) -> list[Sessio
         with audit.action(ctx, "session.purge-spec", target, {"ended": spec.ended}):
             spec_store.remove(spec)
     return gone
+
+
+def _visible(ctx: Context, spec: SessionSpec) -> bool:
+    """Whether the operator may act as ``spec``'s agent user (``sudo -n -u USER true``)."""
+    from atoll.fleet.users import may_act_as
+
+    return spec.agent_user == ctx.operator or ":" in spec.agent_user \
+        or may_act_as(spec.agent_user)
 
 
 def _still_running(ctx: Context, spec: SessionSpec) -> bool:

@@ -222,7 +222,6 @@ def lost_specs(specs: list[SessionSpec], operator: str) -> list[SessionSpec]:
 
 _SERVER_GONE = "tmux session gone"
 _NOT_ANSWERED = "its server did not answer"
-_NOT_VISIBLE = "sudo refuses its agent user"
 
 
 def _learn(spec: SessionSpec, conversation: str) -> SessionSpec:
@@ -249,8 +248,9 @@ def reconcile(
     - a listed session atoll named, without a spec, that claims to be launched by this
       operator (or by anyone, where the host store holds every spec) is flagged
       :data:`NO_SPEC`: nobody wrote a spec for it;
-    - a spec not ended, whose session is missing: ``lost`` when its server answered (or
-      is not running: a user not in ``failed``), ``unknown`` when it did not answer;
+    - a spec not ended, whose session is missing: ``lost`` when its server answered
+      (a server that is not running answers with no sessions), ``unknown`` when it did
+      not answer (``failed``); nothing when sudo refuses its agent user (not visible);
     - ``include_ended``: ended specs as rows too (status ``exited``, ``ended`` set).
 
     ``conversations`` maps (user, session) to the conversation id the pane's hooks set;
@@ -286,16 +286,9 @@ def reconcile(
             rows.append(spec_row(spec, host, "unknown", _NOT_ANSWERED))
         elif spec.agent_user in answered or ":" in spec.agent_user:
             rows.append(spec_row(spec, host, "lost", _SERVER_GONE))
-        else:  # never answered: sudo refused (or a user that no longer exists)
-            rows.append(spec_row(spec, host, "lost", _NOT_VISIBLE))
+        # else: sudo refuses its agent user now (or the user is gone): not visible, like
+        # every session of a user sudoers does not grant (DESIGN, visibility), not lost
     return Listing(hosts=listing.hosts, sessions=rows)
-
-
-def spec_users(specs: list[SessionSpec], operator: str) -> list[str]:
-    """Agent users of specs not ended whose servers a listing must ask too (a session
-    may run as a user the configured candidates do not name)."""
-    return sorted({s.agent_user for s in specs if not s.ended and ":" not in s.agent_user
-                   and s.agent_user != operator})
 
 
 # -- writing the spec of a session about to start -----------------------------------------
