@@ -17,9 +17,19 @@ def list_local(
     opened to an AI marked (:func:`atoll.service.openings.annotate`), the session specs
     applied and lost sessions listed (:func:`atoll.service.specs.reconcile`; ended ones
     too with ``include_ended``, ``ls --all``)."""
+    from atoll.service.openings import annotate
+
+    return annotate(ctx, local_with_specs(ctx, sampler, cache, include_ended=include_ended))
+
+
+def local_with_specs(
+    ctx: Context, sampler: LoadSampler | None = None, cache: ScreenCache | None = None,
+    *, include_ended: bool = False,
+) -> Listing:
+    """This host's listing with the session specs applied (:func:`list_local` without
+    the openings' marks)."""
     from atoll.fleet.local import list_here_detail
     from atoll.service import specs as spec_store
-    from atoll.service.openings import annotate
 
     specs, problems = spec_store.load_all(ctx.socket)
     # the configured candidates only: a spec does not widen whom the operator lists
@@ -38,7 +48,7 @@ def list_local(
         listing.hosts[0] = HostRow(host=hostrow.host, reachable=hostrow.reachable,
                                    error=joined[:1000], stale=hostrow.stale,
                                    age_seconds=hostrow.age_seconds)
-    return annotate(ctx, listing)
+    return listing
 
 
 def list_fleet(
@@ -68,13 +78,15 @@ def list_fleet(
         include_local = include_local and "local" in host_names
         chosen = [configured[n] for n in host_names if n in configured]
 
+    from atoll.service.openings import annotate
+
     def job(which: str) -> list[tuple[HostRow, list[SessionRow]]]:
         if which == "local":
-            here = list_local(ctx, sampler, cache, include_ended=include_ended)
+            here = local_with_specs(ctx, sampler, cache, include_ended=include_ended)
             return [(here.hosts[0], here.sessions)]
         return query_hosts(chosen, ctx.host_timeout)
 
     jobs = (["local"] if include_local else []) + (["remote"] if chosen else [])
     results = [r for part in parallel_map(job, jobs) for r in part]
-    return Listing(hosts=[h for h, _ in results], sessions=[s for _, rows in results
-                                                             for s in rows])
+    return annotate(ctx, Listing(hosts=[h for h, _ in results],
+                                 sessions=[s for _, rows in results for s in rows]))
