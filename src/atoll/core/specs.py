@@ -22,7 +22,7 @@ import msgspec
 
 from atoll.core.errors import AtollError
 from atoll.core.models import SessionRow
-from atoll.core.names import has_control_chars, validate_session_name, validate_user_name
+from atoll.core.names import validate_session_name, validate_user_name
 
 MAX_SPEC_BYTES = 64 << 10
 """Largest spec file read (a 256-element argv of 4 KiB arguments would not fit; the
@@ -95,8 +95,13 @@ class SessionSpec(msgspec.Struct, kw_only=True, omit_defaults=True):
         return (self.agent_user, self.name)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0, DEL and C1: what :func:`atoll.core.names.has_control_chars` refuses, as one regex
+(a spec has a dozen text fields, read on every listing: bench/specs_bench.py)."""
+
+
 def _text(field: str, value: str, cap: int) -> None:
-    if len(value) > cap or has_control_chars(value):
+    if len(value) > cap or _CONTROL.search(value):
         raise SpecError(f"spec field {field} is longer than {cap} or holds control characters")
 
 

@@ -156,9 +156,10 @@ def load_all(socket: str = DEFAULT_SOCKET) -> tuple[list[SessionSpec], list[str]
     specs: list[SessionSpec] = []
     problems: list[str] = []
     shared = is_host_store(directory.parent)
+    base = str(directory)
     for fname in names[:MAX_SPECS]:
         try:
-            spec = decode_spec(read_regular(directory / fname, MAX_SPEC_BYTES))
+            spec = decode_spec(read_regular(os.path.join(base, fname), MAX_SPEC_BYTES))
         except FileNotFoundError:
             continue  # removed meanwhile
         except (OSError, AtollError) as exc:
