@@ -283,7 +283,10 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
                 "grants": list(req.grants)},
         record=req.record, restart=req.restart, previous=req.resume)
     with _undo_spec(kept, req.resume), audit.action(ctx, "session.new", target, details):
-        island.create()
+        if req.resume is not None and island.exists():
+            _reopen(island)  # a resume keeps the island: the lost session's work is in it
+        else:
+            island.create()
         transcript = None
         if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
             # bwrap's tmux server runs as the agent user on the host, like a user island's
@@ -300,6 +303,16 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     if req.island == "bwrap" and req.as_user:
         return Server(req.as_user, client)
     return Server(f"{req.island}:{island.island_id}", client)
+
+
+def _reopen(island: object) -> None:
+    """Make an existing island usable for a resumed session: a container stopped by the
+    reboot is started (``ENGINE start`` of a running one changes nothing); a bwrap
+    island's directory needs nothing."""
+    from atoll.islands.container import ContainerIsland
+
+    if isinstance(island, ContainerIsland):
+        island.start()
 
 
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
