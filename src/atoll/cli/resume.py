@@ -15,7 +15,7 @@ EPILOG = ("Exit codes: 0 ok, 1 error (with --all: some session did not resume), 
 
 
 @click.command("resume", epilog=EPILOG)
-@click.argument("name", required=False)
+@click.argument("name", required=False, metavar="[HOST:]NAME")
 @click.option("--all", "every", is_flag=True, help="Every lost session you started.")
 @click.option("--as", "as_user", metavar="USER",
               help="Only sessions of this agent user (when NAME is ambiguous).")
@@ -23,7 +23,8 @@ EPILOG = ("Exit codes: 0 ok, 1 error (with --all: some session did not resume), 
               help="With --all: only sessions started with --restart always, re-checking "
                    "sudo first (what the @reboot line or systemd unit runs).")
 def resume_cmd(name: str | None, every: bool, as_user: str | None, boot: bool) -> None:
-    """Start lost session NAME again from its spec (or --all of them).
+    """Start lost session NAME again from its spec (or --all of them); HOST:NAME asks
+    that configured host to resume its session.
 
     A session is lost when its tmux server died (reboot, OOM, kill-server) but `atoll
     kill` never ended it. It comes back in the same island kind, as the same agent user,
@@ -46,6 +47,15 @@ def resume_cmd(name: str | None, every: bool, as_user: str | None, boot: bool) -
         raise UsageError("--boot goes with --all")
     ctx = make_context()
     if name:
+        from atoll.cli.main import split_target
+
+        host, name = split_target(name)
+        if host is not None:  # the peer resumes it: its specs, sudoers and ledger
+            from atoll.service import remote
+
+            remote.run(ctx, host, "resume", name, [], as_user=as_user)
+            click.echo(f"atoll: resumed {host}:{name}", err=True)
+            return
         done = resume_service.resume(ctx, name, as_user)
         click.echo(f"atoll: resumed {name} as {done.user}: {resume_service.said(done)}",
                    err=True)
