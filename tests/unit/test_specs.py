@@ -140,6 +140,9 @@ def test_ended_specs_show_only_with_all_and_free_the_name() -> None:
     assert merged(listing(), [ended]) == []
     [shown] = merged(listing(), [ended], include_ended=True)
     assert shown.status == "exited" and shown.ended == "2026-12-02T11:00:00Z"
+    from atoll.core.display import status_label
+
+    assert status_label(shown) == "ended"
     # a new session of the same name, not yet recorded by this spec: listed, not doubled
     out = merged(listing(row()), [ended], include_ended=True)
     assert [r.status for r in out] == ["idle"]

@@ -38,7 +38,10 @@ def name_label(row: SessionRow) -> str:
 
 def status_label(row: SessionRow) -> str:
     """The status, with the exit status for an exited session (``exited(3)``) and the
-    reason of a waiting or error one (``waiting(permission)``, ``error(login)``)."""
+    reason of a waiting or error one (``waiting(permission)``, ``error(login)``); ``ended``
+    for a session ``kill`` ended (listed by ``ls --all``)."""
+    if row.ended is not None:  # `ls --all`: ended by kill, only its spec is left
+        return "ended"
     if row.status == "exited" and row.exit_status is not None:
         return f"exited({row.exit_status})"
     if row.status in ("waiting", "error") and row.reason:
