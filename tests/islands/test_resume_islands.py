@@ -63,3 +63,37 @@ def test_bwrap_session_resumes_in_its_island(bwrap_ready: None, tmux_socket: str
                     f"{agent}@rb1.json").exists()
     finally:
         users.cleanup()
+
+
+def test_container_session_resumes_in_its_container(docker_image: str, tmux_socket: str,
+                                                    project: Path,  # noqa: F811
+                                                    tmp_path: Path) -> None:
+    """A reboot stops containers: the session inside is lost; resume starts the same
+    container again (its workspace kept) and the session in it."""
+    import subprocess
+
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "c"),
+           "ATOLL_NO_HELPER": "1"}
+    name = "rs-docker"
+    res = atoll("new", name, "--island", "docker", "--dir", str(project), "--pids", "64",
+                "--", "bash", "--norc", socket=tmux_socket, env=env)
+    assert res.returncode == 0, res.stderr
+    try:
+        row = rows(tmux_socket, env)[name]
+        container = row["agent_user"].split(":", 1)[1]
+        atoll("type", name, "echo kept > /workspace/left-here; cat /workspace/left-here",
+              "--enter", socket=tmux_socket, env=env)
+        assert screen_has(tmux_socket, env, name, "kept")
+        subprocess.run(["docker", "stop", "-t", "1", container], check=True,
+                       capture_output=True)
+        lost = rows(tmux_socket, env)[name]
+        assert lost["status"] == "lost" and lost["island"] == "docker"
+        res = atoll("resume", name, socket=tmux_socket, env=env)
+        assert res.returncode == 0, res.stderr
+        back = rows(tmux_socket, env)[name]
+        assert back["status"] != "lost" and back["agent_user"] == row["agent_user"]
+        atoll("type", name, "cat /workspace/left-here", "--enter", socket=tmux_socket, env=env)
+        assert screen_has(tmux_socket, env, name, "kept")
+    finally:
+        purged = atoll("purge", name, "--yes", "--force", socket=tmux_socket, env=env)
+    assert purged.returncode == 0, purged.stderr
