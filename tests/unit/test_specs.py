@@ -196,3 +196,16 @@ def test_hook_payload_is_read_from_a_pipe_never_from_a_terminal() -> None:
     os.close(follower)
     # Codex's notify: the JSON is the last argument
     assert read_payload(os.open("/dev/null", os.O_RDONLY), ("x", event.decode())) == event
+
+
+def test_ended_specs_expire_after_their_keep_time() -> None:
+    from atoll.core.specs import ENDED_KEEP_DAYS, expired
+    from atoll.core.timefmt import parse_rfc3339
+
+    ended_at = "2026-12-02T10:00:00Z"
+    t0 = parse_rfc3339(ended_at)
+    assert t0 is not None
+    old, live = spec(ended=ended_at, ended_how="killed"), spec(name="live")
+    day = 86400
+    assert expired([old, live], t0 + ENDED_KEEP_DAYS * day - 1) == []
+    assert expired([old, live], t0 + ENDED_KEEP_DAYS * day + 1) == [old]

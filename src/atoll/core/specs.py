@@ -182,6 +182,25 @@ def spec_file_name(agent_user: str, name: str) -> str:
     return f"{agent_user}@{name}.json"
 
 
+ENDED_KEEP_DAYS = 30
+"""Days an ended spec is kept for ``ls --all`` before a later ``kill`` removes it (so a
+store does not grow with every session ever killed; ``purge`` removes one at once)."""
+
+
+def expired(specs: list[SessionSpec], now: float,
+            keep_days: float = ENDED_KEEP_DAYS) -> list[SessionSpec]:
+    """The ended specs among ``specs`` that ended more than ``keep_days`` before ``now``
+    (seconds since the epoch)."""
+    from atoll.core.timefmt import parse_rfc3339
+
+    out = []
+    for spec in specs:
+        when = parse_rfc3339(spec.ended) if spec.ended else None
+        if when is not None and now - when > keep_days * 86400:
+            out.append(spec)
+    return out
+
+
 # -- a spec against the tmux session it describes ------------------------------------------
 
 _COMPARED = (("launched_by", "BY"), ("agent", "AGENT"), ("project", "PROJECT"),

@@ -49,6 +49,7 @@ from atoll.core.specs import (
     SpecError,
     decode_spec,
     encode_spec,
+    expired,
     spec_file_name,
     spec_row,
     with_spec,
@@ -196,6 +197,9 @@ def mark_ended(spec: SessionSpec, how: str = "killed") -> SessionSpec:
     """Record that ``spec``'s session ended by ``kill`` (``how``: killed, forgotten)."""
     ended = msgspec.structs.replace(spec, ended=rfc3339(time.time()), ended_how=how)
     save(ended)
+    with contextlib.suppress(AtollError, OSError):
+        for old in expired(load_all(spec.socket)[0], time.time()):
+            remove(old)
     return ended
 
 
