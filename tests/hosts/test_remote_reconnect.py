@@ -64,3 +64,33 @@ def test_cli_attach_reconnects_when_its_connection_is_cut(
     assert [e for e in ledger("session.reconnect") if e["target"] == target]
     detach = [e for e in ledger("session.detach") if e["target"] == target]
     assert detach and detach[-1]["details"] == {"remote": True, "status": 0}
+
+
+def test_lost_ended_and_resume_across_hosts(testbed: Testbed, marcus_config: str) -> None:
+    """A session started on hostb with `new --host` whose tmux session dies there is
+    `lost` in this host's fleet listing; `resume b:NAME` has hostb start it again;
+    `kill b:NAME` ends it, and `ls --host b --all` still shows it."""
+    import json
+
+    from tests.support.proc import atoll
+
+    def rows(*extra: str) -> dict[str, dict[str, object]]:
+        res = atoll("ls", "--host", "b", "--json", *extra, user=marcus_config)
+        assert res.returncode == 0, res.stderr
+        return {r["name"]: r for r in json.loads(res.stdout)["sessions"]}
+
+    res = atoll("new", "rs-far", "--host", "b", "--as", "wes-agent", "--dir", "/tmp", "--",
+                "sleep", "100000", user=marcus_config)
+    assert res.returncode == 0, res.stderr
+    try:
+        testbed.hosts["hostb"].run(["tmux", "-L", "atoll", "kill-session", "-t", "=rs-far"],
+                                   user="wes-agent")  # gone behind atoll's back
+        lost = rows()["rs-far"]
+        assert lost["status"] == "lost" and lost["launched_by"] == "marcus"
+        res = atoll("resume", "b:rs-far", user=marcus_config)
+        assert res.returncode == 0, res.stderr
+        assert rows()["rs-far"]["status"] != "lost"
+    finally:
+        atoll("kill", "b:rs-far", "--as", "wes-agent", user=marcus_config)
+    assert "rs-far" not in rows()
+    assert rows("--all")["rs-far"]["ended"]

@@ -234,7 +234,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
 @click.option("--user", "-u", "users", multiple=True, metavar="USER",
               help="Only sessions run as, or started by, USER (repeatable).")
 @click.option("--all", "-a", "show_ended", is_flag=True,
-              help="Also sessions ended by `atoll kill` whose specs are kept (this host).")
+              help="Also sessions ended by `atoll kill` whose specs are kept.")
 def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
            hosts: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
            users: tuple[str, ...] = (), show_ended: bool = False) -> None:

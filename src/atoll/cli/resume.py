@@ -22,7 +22,9 @@ EPILOG = ("Exit codes: 0 ok, 1 error (with --all: some session did not resume), 
 @click.option("--boot", is_flag=True,
               help="With --all: only sessions started with --restart always, re-checking "
                    "sudo first (what the @reboot line or systemd unit runs).")
-def resume_cmd(name: str | None, every: bool, as_user: str | None, boot: bool) -> None:
+@click.option("--correlation-id", hidden=True, default=None)
+def resume_cmd(name: str | None, every: bool, as_user: str | None, boot: bool,
+               correlation_id: str | None) -> None:
     """Start lost session NAME again from its spec (or --all of them); HOST:NAME asks
     that configured host to resume its session.
 
@@ -45,7 +47,7 @@ def resume_cmd(name: str | None, every: bool, as_user: str | None, boot: bool) -
         raise UsageError("give NAME or --all (not both)")
     if boot and not every:
         raise UsageError("--boot goes with --all")
-    ctx = make_context()
+    ctx = make_context(correlation_id)  # a peer's resume HOST:NAME passes its id
     if name:
         from atoll.cli.main import split_target
 

@@ -227,12 +227,14 @@ def ask_peer(ssh: Ssh, argv: list[str], limit: float, cap: int) -> Capped:
 
 
 def query_host(host: HostConfig, timeout: float, *, cdir: Path | None = None,
-               cache: HostCache | None = None) -> Result:
-    """One host's row and sessions (see module docstring); never raises AtollError."""
+               cache: HostCache | None = None, ended: bool = False) -> Result:
+    """One host's row and sessions (see module docstring); never raises AtollError.
+    ``ended``: ask for the sessions ``kill`` ended too (``ls --all`` there)."""
     limit = host.timeout or timeout
     try:
         ssh = ssh_for(host.ssh, limit, cdir)
-        res = ask_peer(ssh, LS_ARGV, limit, MAX_ANSWER_BYTES + 1)
+        res = ask_peer(ssh, [*LS_ARGV, "--all"] if ended else LS_ARGV, limit,
+                       MAX_ANSWER_BYTES + 1)
     except AtollError as exc:
         return _failed(host.name, False, clean(str(exc)), cache)
     if res.timed_out:
@@ -267,9 +269,10 @@ def _failed(name: str, reachable: bool, error: str, cache: HostCache | None) -> 
                    age_seconds=round(age, 3)), rows
 
 
-def query_hosts(hosts: list[HostConfig], timeout: float) -> list[Result]:
+def query_hosts(hosts: list[HostConfig], timeout: float, *,
+                ended: bool = False) -> list[Result]:
     """Every host in parallel, in input order; one row per host, never an exception for a
-    host's failure."""
+    host's failure (``ended``: see :func:`query_host`)."""
     if not hosts:
         return []
     cache = HostCache()
@@ -280,7 +283,8 @@ def query_hosts(hosts: list[HostConfig], timeout: float) -> list[Result]:
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(hosts)),
                               thread_name_prefix="atoll-host")
     futures: list[Future[Result]] = [
-        pool.submit(query_host, h, timeout, cdir=cdir, cache=cache) for h in hosts
+        pool.submit(query_host, h, timeout, cdir=cdir, cache=cache, ended=ended)
+        for h in hosts
     ]
     # Each query ends by its own timeout (a retry may take a second one); this is a backstop.
     backstop = 2 * max(h.timeout or timeout for h in hosts) + 10

@@ -84,7 +84,7 @@ def list_fleet(
         if which == "local":
             here = local_with_specs(ctx, sampler, cache, include_ended=include_ended)
             return [(here.hosts[0], here.sessions)]
-        return query_hosts(chosen, ctx.host_timeout)
+        return query_hosts(chosen, ctx.host_timeout, ended=include_ended)
 
     jobs = (["local"] if include_local else []) + (["remote"] if chosen else [])
     results = [r for part in parallel_map(job, jobs) for r in part]
