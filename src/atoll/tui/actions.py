@@ -31,6 +31,7 @@ from atoll.tui.messages import (
     AttachPlanned,
     EnterPressed,
     Killed,
+    NewFailed,
     Started,
     Typed,
 )
@@ -273,6 +274,18 @@ class SessionActions(Screen[None]):
             return
 
         def job() -> Message:
-            return Started(req.name, backend.new(req), backend.ctx.host)
+            try:
+                return Started(req.name, backend.new(req), backend.ctx.host)
+            except AtollError as exc:
+                return NewFailed(req, one_line(exc))
 
         self.act(f"new {req.name}", job)
+
+    def on_new_failed(self, message: NewFailed) -> None:
+        """Creating failed: the form comes back with what was typed and the error."""
+        self.say(f"new {message.req.name}: {message.error}", error=True)
+        opts = self.options
+        assert opts.operator is not None and opts.cwd is not None
+        self.app.push_screen(NewSessionScreen(opts.operator, opts.cwd, self.agent_users,
+                                              prefill=message.req, error=message.error),
+                             self._create)
