@@ -7,7 +7,7 @@ import time
 
 import click
 
-from atoll.cli.main import EPILOG, make_context, split_target
+from atoll.cli.main import EPILOG, make_context, place_target
 from atoll.core.errors import UsageError
 
 
@@ -28,11 +28,11 @@ def mcp_group(ctx: click.Context) -> None:
 
 
 def _local_name(target: str) -> str:
-    host, name = split_target(target)
-    if host is not None:
+    place = place_target(target)
+    if place.host is not None:
         raise UsageError("sessions on other hosts are opened on that host: "
-                         f"ssh {host} atoll mcp open {name}")
-    return name
+                         f"ssh {place.host} atoll mcp open {place.name}")
+    return place.name
 
 
 @mcp_group.command("open", epilog=EPILOG)

@@ -8,6 +8,7 @@ one process-table scan; servers are asked in parallel.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
 
@@ -171,10 +172,11 @@ class LoadSampler(msgspec.Struct):
         return out
 
 
-def _island(user: str, recorded: str | None) -> str:
-    """The island kind shown: ``none`` for a session on the operator's own server (it runs
-    as the operator; older or hand-made sessions say ``user`` or nothing)."""
-    if user == current_user() and recorded in (None, "", "user", "none"):
+def island_of(user: str, recorded: str | None, operator: str | None = None) -> str:
+    """The island kind of a session on ``user``'s server whose ``@atoll_island`` says
+    ``recorded``: ``none`` on the operator's own server (it runs as the operator; older or
+    hand-made sessions say ``user`` or nothing)."""
+    if user == (operator or current_user()) and recorded in (None, "", "user", "none"):
         return "none"
     return recorded or "user"
 
@@ -186,8 +188,14 @@ def _unknown_row(host: str, user: str, p: PaneRecord) -> SessionRow:
         worktree="", agent_user=user, launched_by="", island="", status="unknown",
         idle_seconds=None, created=None, last_activity=None, attached=0, cpu_percent=None,
         rss_bytes=None, pid=None, command="", exit_status=None,
-        reason=f"bad tmux answer: {p.problem}",
+        reason=f"bad tmux answer: {p.problem}", **_ids(p),
     )
+
+
+def _ids(p: PaneRecord) -> dict[str, Any]:
+    """The row's key fields (tmux's ids, the server's pid, the creation time)."""
+    return {"session_id": p.session_id, "pane_id": p.pane_id, "server_pid": p.server_pid,
+            "session_created": p.session_created}
 
 
 def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: float,
@@ -219,7 +227,7 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         worktree=p.worktree,
         agent_user=user,
         launched_by=p.launched_by if made else "",
-        island=_island(user, p.island),
+        island=island_of(user, p.island),
         status=verdict.status,
         idle_seconds=verdict.idle_seconds,
         created=p.created or rfc3339(p.session_created),
@@ -231,6 +239,10 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         command=p.command or p.pane_current_command,
         exit_status=verdict.exit_status,
         reason=verdict.reason,
+        session_id=p.session_id,
+        pane_id=p.pane_id,
+        server_pid=p.server_pid,
+        session_created=p.session_created,
     )
 
 

@@ -178,6 +178,11 @@ def git_problems(found: Found) -> list[str]:
     Checks run through ``found.check_runner`` (inside the island). Raises AtollError when
     the island cannot be inspected (e.g. its container cannot be started).
     """
+    if found.kind == "user":
+        # a user island's only workspace atoll removes is its worktree (the branch stays)
+        from atoll.islands.worktrees import worktree_problems
+
+        return worktree_problems(found)
     path, runner = found.check_path, found.check_runner
     if path is None or runner is None:
         return []

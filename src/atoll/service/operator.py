@@ -89,10 +89,9 @@ class Tools:
                 **(extra or {})}
 
     def _target(self, session: str, opening: Opening | None = None) -> dict[str, str]:
-        out = {"session": session[:100]}
-        if opening is not None:
-            out["agent_user"] = opening.server_user
-        return out
+        """The ledger target, the shape of every session action's (service.place)."""
+        return {"host": self.ctx.host, "session": session[:100],
+                "agent_user": opening.server_user if opening is not None else ""}
 
     def _deny(self, tool: str, session: str, why: str) -> None:
         audit.event(self.ctx, f"mcp.{tool}", self._target(session), "denied",
@@ -116,9 +115,9 @@ class Tools:
         return opening, server, info
 
     def _server(self, opening: Opening) -> Server:
-        from atoll.service.sessions import resolve
+        from atoll.service.place import Target, resolve_local
 
-        return resolve(self.ctx, opening.name, opening.server_user)
+        return resolve_local(self.ctx, Target(opening.name, None, opening.server_user)).server
 
     def _screen(self, opening: Opening, server: Server, lines: int = 0,
                 matched: bool | None = None) -> Screen:
@@ -221,13 +220,14 @@ def open_session(ctx: Context, name: str, as_user: str | None,
                  for_user: str | None) -> Opening:
     """Open session ``name`` to the AI of ``for_user`` (default: the operator), bound to
     the tmux session as it is now. Recorded (``mcp.open``) before it takes effect."""
-    from atoll.service.sessions import resolve
+    from atoll.service.place import Target, resolve_local
 
-    server = resolve(ctx, name, as_user)
-    info = server.client.pane_info(name)
+    place = resolve_local(ctx, Target(name, None, as_user))
+    server = place.server
+    info = server.client.pane_info(place.ref)
     opening = openings.new_opening(ctx, name, server.user, info.session_id,
                                    info.session_created, for_user)
-    target = {"session": name, "agent_user": server.user}
+    target = place.record()
     with audit.action(ctx, "mcp.open", target,
                       {"for_user": opening.for_user, "session_id": info.session_id,
                        "session_created": info.session_created}):
@@ -237,6 +237,6 @@ def open_session(ctx: Context, name: str, as_user: str | None,
 
 def close_session(ctx: Context, name: str, for_user: str | None) -> list[Opening]:
     """Close session ``name`` to every AI (or to ``for_user``'s only). Recorded first."""
-    with audit.action(ctx, "mcp.close", {"session": name},
+    with audit.action(ctx, "mcp.close", {"host": ctx.host, "session": name, "agent_user": ""},
                       {"for_user": for_user or "*"}):
         return openings.remove(ctx, name, for_user)
