@@ -15,6 +15,7 @@ import click
 from atoll import __version__
 from atoll.cli.argcheck import check_utf8_args
 from atoll.core.errors import AtollError, ExitCode
+from atoll.islands import registry as island_kinds
 from atoll.service.context import Context
 
 if TYPE_CHECKING:
@@ -147,10 +148,10 @@ key_opt = click.option("--key", "key", hidden=True, default=None,
                    "--as $USER runs as yourself (island none).")
 @click.option("--worktree", "-w", metavar="BRANCH",
               help="Create or reuse a git worktree for BRANCH.")
-@click.option("--island", type=click.Choice(["user", "bwrap", "docker", "podman"]),
+@click.option("--island", type=click.Choice(island_kinds.names(creatable=True)),
               default="user", show_default=True,
-              help="user: an agent user (--as) or you; bwrap: bubblewrap sandbox as an agent "
-                   "user; docker/podman: a hardened container on a copy of the project.")
+              help="; ".join(f"{k.name}: {k.summary}" for k in island_kinds.KINDS
+                             if k.creatable) + ".")
 @click.option("--cpus", type=float, default=None, help="Island CPU limit in cores.")
 @click.option("--memory", metavar="SIZE", default=None, help="Island memory limit (e.g. 2g).")
 @click.option("--pids", type=int, default=None, help="Island process limit.")

@@ -16,6 +16,7 @@ import sys
 import click
 
 from atoll.core.errors import AtollError
+from atoll.islands import registry as island_kinds
 
 EPILOG = (
     "Exit codes: 0 ok, 1 error (refused: git work, or something was left), 2 bad usage or "
@@ -33,7 +34,7 @@ class PurgeCancelledError(AtollError):
               help="Purge even when the workspace holds uncommitted or unpushed git work.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask to type the name on a terminal.")
 @click.option("--as", "as_user", metavar="USER", help="Only look at this agent user's islands.")
-@click.option("--kind", type=click.Choice(["user", "bwrap", "docker", "podman"]), default=None,
+@click.option("--kind", type=click.Choice(island_kinds.names(creatable=True)), default=None,
               help="Only islands of this kind (when the name is ambiguous).")
 def purge_cmd(target: str, force: bool, yes: bool, as_user: str | None,
               kind: str | None) -> None:

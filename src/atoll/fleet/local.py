@@ -24,8 +24,9 @@ from atoll.exec.runner import current_user
 from atoll.fleet import procs
 from atoll.fleet.parallel import in_background
 from atoll.fleet.screens import ScreenCache
-from atoll.fleet.servers import Server, servers_for
+from atoll.fleet.servers import Server
 from atoll.fleet.users import candidates, is_sudo_refusal, not_recently_refused, note_refusals
+from atoll.islands.base import Scope
 from atoll.tmux.client import DEFAULT_SOCKET
 
 
@@ -291,16 +292,19 @@ def list_here(
     ``sampler`` and ``cache`` carry state between calls (the TUI keeps them in memory);
     by default both persist in the operator's cache directory.
     """
+    from atoll.fleet.containers import as_server, pid_maps
+    from atoll.islands.registry import discover
+
     cands = not_recently_refused(candidates() if users is None else users)
-    servers = servers_for(cands, socket)
+    scope = Scope(current_user(), tuple(cands), socket)
+    servers = [as_server(s) for s in discover(scope, slow=False)]  # yours, then agent users'
     cache = cache if cache is not None else ScreenCache()
 
     def islands() -> tuple[list[ServerPanes], dict[str, dict[int, int]]]:
-        from atoll.fleet.containers import as_server, container_refs, pid_maps
-
-        refs = [r for r in container_refs(current_user(), socket) if r.running]
-        found = query_servers([as_server(r) for r in refs], True, cache) if refs else []
-        return found, pid_maps(refs)
+        # kinds whose discovery asks an engine (containers): while the tmux calls run
+        running = [s for s in discover(scope, slow=True) if s.running]
+        found = query_servers([as_server(s) for s in running], True, cache) if running else []
+        return found, pid_maps(running)
 
     # the tmux calls, the process scan and the container islands all run at once
     batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers),

@@ -191,15 +191,14 @@ def resolve_local(ctx: Context, target: Target) -> LocalPlace:
     name = validate_session_target(target.name)
     as_user = target.as_user
     if as_user is not None and ":" in as_user:  # ENGINE:CONTAINER, as listed
-        servers = [s for s in _container_servers(ctx, running=False) if s.user == as_user]
+        servers = [s for s in _island_servers(ctx, slow=True, running=False)
+                   if s.user == as_user]
         if not servers:
             raise NotFoundError(f"no container island {as_user!r}")
     elif as_user is not None:
         servers = [_server(ctx, validate_user_name(as_user))]
     else:
-        from atoll.fleet.servers import servers_for
-
-        servers = servers_for(ctx.candidates(), ctx.socket) + _container_servers(ctx)
+        servers = _island_servers(ctx, slow=None)
     results = [r for r in query_servers(servers, with_screens=False) if r.visible]
     hits = [(r.server, p) for r in results if (p := _first(target, r.panes)) is not None]
     if not hits:
@@ -259,11 +258,16 @@ def _server(ctx: Context, user: str) -> Server:
     return Server(user, TmuxClient(runner_for(user, ctx.operator), ctx.socket))
 
 
-def _container_servers(ctx: Context, running: bool = True) -> list[Server]:
-    from atoll.fleet.containers import as_server, container_refs
+def _island_servers(ctx: Context, *, slow: bool | None, running: bool = True) -> list[Server]:
+    """The tmux servers every island kind discovers (atoll.islands.registry): the
+    operator's, each agent user candidate's, each container's (only running ones unless
+    ``running`` is False)."""
+    from atoll.fleet.containers import as_server
+    from atoll.islands.base import Scope
+    from atoll.islands.registry import discover
 
-    return [as_server(r) for r in container_refs(ctx.operator, ctx.socket)
-            if r.running or not running]
+    scope = Scope(ctx.operator, tuple(ctx.candidates()), ctx.socket)
+    return [as_server(s) for s in discover(scope, slow=slow) if s.running or not running]
 
 
 __all__ = ["LocalPlace", "PeerPlace", "Place", "StaleTargetError", "Target", "parse_target",

@@ -42,7 +42,8 @@ def plan(ctx: Context, target: Target, kind: str | None = None) -> PurgePlan:
 
     name = target.name
     users = [target.as_user] if target.as_user else visible_agent_users(ctx.candidates())
-    found = find_islands(name, operator=ctx.operator, agent_users=users, socket=ctx.socket)
+    found = find_islands(name, operator=ctx.operator, agent_users=users, socket=ctx.socket,
+                         kinds=[kind] if kind is not None else None)
     if not found:  # a --worktree session that was killed: its worktree is still there
         from atoll.islands.worktrees import recorded
 

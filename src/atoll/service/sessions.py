@@ -22,9 +22,8 @@ from atoll.core.names import validate_path_text, validate_session_name, validate
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.text import check_typable, sanitize_typed_text
 from atoll.core.timefmt import rfc3339
-from atoll.exec.reaper import reaper_argv
 from atoll.exec.runner import Local
-from atoll.fleet.servers import Server, runner_for
+from atoll.fleet.servers import Server
 from atoll.fleet.users import is_sudo_refusal, may_act_as
 from atoll.service import audit, remote
 from atoll.service.context import Context
@@ -40,7 +39,6 @@ from atoll.service.place import (
     resolve_local,
 )
 from atoll.service.place import resolve as resolve_place
-from atoll.tmux.client import TmuxClient
 
 SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -72,13 +70,6 @@ class NewSession:
     net: bool = False
     grants: list[str] = field(default_factory=list)
     host: str | None = None
-
-
-def _server(ctx: Context, user: str | None) -> Server:
-    user = user or ctx.operator
-    if user != ctx.operator:
-        validate_user_name(user)
-    return Server(user, TmuxClient(runner_for(user, ctx.operator), ctx.socket))
 
 
 def _atoll_bin_dir() -> str:
@@ -144,149 +135,118 @@ def new_session(ctx: Context, req: NewSession,
 
 
 def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
-    if req.island in ("docker", "podman", "bwrap"):
-        return _new_in_island(ctx, req, agent, argv)
-    if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
-            or req.grants:
-        raise UsageError("--cpus, --memory, --pids, --net and --grant need --island "
-                         "bwrap, docker or podman")
-    server = _server(ctx, req.as_user)
-    if server.user != ctx.operator and not may_act_as(server.user):
-        from atoll.core.errors import PermissionDeniedError
+    """Make the island of kind ``req.island`` (atoll.islands.registry) and the session in
+    it; the same steps for every kind: check (before the ledger), record, create, start.
 
-        raise PermissionDeniedError(
-            f"sudo does not let {ctx.operator} act as {server.user} (sudo -n -u {server.user} true)"
-        )
-    directory = os.path.abspath(req.directory or os.getcwd())
-    validate_path_text(directory)
-    runner = server.client.runner
-    if runner.run(["test", "-d", directory, "-a", "-x", directory], timeout=10).returncode != 0:
-        raise UsageError(
-            f"directory {directory!r} does not exist or {server.user} cannot enter it"
-        )
-    project = project_root(runner, directory)
-    cwd = directory
-    if req.worktree:
-        cwd = ensure_worktree(runner, project, req.worktree)
-    if server.client.has_session(req.name):
-        raise UsageError(
-            f"session {req.name!r} already exists for {server.user}; pick another name"
-        )
-    options = {
-        "atoll_agent": agent,
-        "atoll_project": project,
-        "atoll_worktree": req.worktree or "",
-        "atoll_launched_by": ctx.operator,
-        "atoll_island": "none" if server.user == ctx.operator else req.island,
-        "atoll_created": rfc3339(time.time()) or "",
-        "atoll_command": command_label(argv),
-    }
-    bindir = _atoll_bin_dir()
-    env = {
-        "ATOLL_SESSION": req.name,
-        "ATOLL_LAUNCHED_BY": ctx.operator,
-        "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH,
-    }
-    target = {"host": ctx.host, "session": req.name, "agent_user": server.user,
-              "island": "none" if server.user == ctx.operator else req.island}
-    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project,
-                                  "worktree": req.worktree}
-    with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
-        transcript = None
-        if req.record or ctx.record:
-            transcript = audit.start_recording(ctx, server, req.name)
-        try:
-            server.client.new_session(
-                req.name, argv, cwd=cwd, options=options, env=env,
-                pipe_command=transcript.pipe_command if transcript else None,
-                first=reaper_argv(),
-            )
-        except BaseException:
-            if transcript is not None:
-                audit.stop_recording(transcript)
-            raise
-    if req.worktree:
-        from atoll.islands.worktrees import remember
-
-        remember(server.user, req.name, project, req.worktree)
-    return server
-
-
-def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
-    """Create an island (container or bubblewrap) and the session in it.
-
-    Containers run as their own unprivileged user (uid 1000), so ``--as`` and ``--worktree``
-    are refused for them; bwrap islands run as an agent user (``--as``, required).
+    A kind that runs in place (``user``; ``none`` when it is the operator) starts in the
+    directory itself, as the agent user, with ``--worktree`` if asked. The others get a
+    copy of the project: containers run as their own unprivileged user (uid 1000), so
+    ``--as`` and ``--worktree`` are refused for them; bwrap islands run as an agent user
+    (``--as``, required).
     """
-    from atoll.core.errors import PermissionDeniedError
     from atoll.core.islands import IslandSpec
     from atoll.islands.base import start_session
     from atoll.islands.grants import parse_and_check
+    from atoll.islands.registry import kind as island_kind
     from atoll.islands.registry import make_island
 
-    container = req.island in ("docker", "podman")
-    if container and (req.record or ctx.record):
+    kind = island_kind(req.island)
+    if not kind.creatable:
+        raise UsageError(f"--island {kind.name}: use --as {ctx.operator} to run as yourself")
+    if not kind.host_tmux and (req.record or ctx.record):
         asked = "--record" if req.record else "record = true in your config"
         raise UsageError(f"{asked}: transcripts are not recorded in {req.island} islands (their "
                          "tmux server runs inside the container, where the transcript pipe "
                          "is out of reach); start it without recording, or use --island bwrap")
-    if container and (req.as_user or req.worktree):
-        raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
-                         "(they run as the island's own user on a copy of the project)")
-    if req.island == "bwrap" and not req.as_user:
-        raise UsageError("a bwrap island runs as an agent user: give --as USER")
-    if req.as_user:
-        validate_user_name(req.as_user)
-        if req.as_user != ctx.operator and not may_act_as(req.as_user):
-            raise PermissionDeniedError(f"sudo does not let {ctx.operator} act as {req.as_user}")
     directory = os.path.abspath(req.directory or os.getcwd())
     validate_path_text(directory)
-    if not os.path.isdir(directory):
-        raise UsageError(f"directory {directory!r} does not exist")
-    project = project_root(Local(), directory)
-    extra: dict[str, object] = {}
-    for key in ("cpus", "memory", "pids"):
-        if getattr(req, key) is not None:
-            extra[key] = getattr(req, key)
-    spec = IslandSpec(
-        name=req.name, project_dir=project, kind=req.island,  # type: ignore[arg-type]
-        operator=ctx.operator, agent_user=req.as_user if req.island == "bwrap" else None,
-        net=req.net, grants=parse_and_check(req.grants), **extra,  # type: ignore[arg-type]
-    )
+    if kind.in_place:
+        if req.cpus is not None or req.memory is not None or req.pids is not None \
+                or req.net or req.grants:
+            raise UsageError("--cpus, --memory, --pids, --net and --grant need --island "
+                             "bwrap, docker or podman")
+        user = req.as_user or ctx.operator
+        if user != ctx.operator:
+            validate_user_name(user)
+        spec = IslandSpec(name=req.name, project_dir=directory,
+                          kind="none" if user == ctx.operator else kind.name,
+                          operator=ctx.operator, agent_user=user)
+    else:
+        if not kind.host_tmux and (req.as_user or req.worktree):
+            raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
+                             "(they run as the island's own user on a copy of the project)")
+        if kind.name == "bwrap" and not req.as_user:
+            raise UsageError("a bwrap island runs as an agent user: give --as USER")
+        if req.as_user:
+            validate_user_name(req.as_user)
+            if req.as_user != ctx.operator and not may_act_as(req.as_user):
+                from atoll.core.errors import PermissionDeniedError
+
+                raise PermissionDeniedError(
+                    f"sudo does not let {ctx.operator} act as {req.as_user}")
+        if not os.path.isdir(directory):
+            raise UsageError(f"directory {directory!r} does not exist")
+        extra: dict[str, object] = {k: getattr(req, k) for k in ("cpus", "memory", "pids")
+                                    if getattr(req, k) is not None}
+        spec = IslandSpec(
+            name=req.name, project_dir=project_root(Local(), directory), kind=kind.name,
+            operator=ctx.operator, agent_user=req.as_user if kind.host_tmux else None,
+            net=req.net, grants=parse_and_check(req.grants), **extra,  # type: ignore[arg-type]
+        )
     island = make_island(spec)
+    island.check()
+    owner = spec.agent_user or f"{kind.name}:{island.island_id}"
+    cwd: str | None = None
+    project = spec.project_dir
+    worktree = req.worktree if kind.in_place else None  # a copy has no worktree of its own
+    if kind.in_place:
+        runner = island.runner()
+        project = project_root(runner, directory)
+        cwd = ensure_worktree(runner, project, worktree) if worktree else directory
+        if island.tmux(ctx.socket).has_session(req.name):
+            raise UsageError(f"session {req.name!r} already exists for {owner}; pick another "
+                             "name")
     options = {
         "atoll_agent": agent,
         "atoll_project": project,
-        "atoll_worktree": "",
+        "atoll_worktree": worktree or "",
         "atoll_launched_by": ctx.operator,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": command_label(argv),
     }
-    target = {"host": ctx.host, "session": req.name, "agent_user": req.as_user or req.island,
-              "island": req.island}
-    details: dict[str, object] = {
-        "agent": agent, "command": argv, "project": project, "net": req.net,
-        "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants],
-        "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids,
-    }
+    env = {"ATOLL_SESSION": req.name}
+    details: dict[str, object] = {"agent": agent, "command": argv, "project": project}
+    if kind.in_place:
+        bindir = _atoll_bin_dir()
+        env |= {"ATOLL_LAUNCHED_BY": ctx.operator,
+                "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH}
+        details |= {"dir": cwd, "worktree": worktree}
+    else:
+        details |= {"net": req.net, "cpus": spec.cpus, "memory": spec.memory,
+                    "pids": spec.pids,
+                    "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants]}
+    target = {"host": ctx.host, "session": req.name, "agent_user": owner,
+              "island": island.kind}
     with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
         island.create()
         transcript = None
-        if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
-            # bwrap's tmux server runs as the agent user on the host, like a user island's
-            transcript = audit.start_recording(ctx, Server(req.as_user,
-                                                           island.tmux(ctx.socket)), req.name)
+        if kind.host_tmux and (req.record or ctx.record):
+            transcript = audit.start_recording(ctx, Server(owner, island.tmux(ctx.socket)),
+                                               req.name)
         try:
             client = start_session(island, req.name, argv, socket=ctx.socket,
-                                   options=options, env={"ATOLL_SESSION": req.name},
+                                   options=options, env=env, cwd=cwd,
+                                   first=island.pane_first(),
                                    pipe_command=transcript.pipe_command if transcript else None)
         except BaseException:
             if transcript is not None:
                 audit.stop_recording(transcript)
             raise
-    if req.island == "bwrap" and req.as_user:
-        return Server(req.as_user, client)
-    return Server(f"{req.island}:{island.island_id}", client)
+    if worktree:
+        from atoll.islands.worktrees import remember
+
+        remember(owner, req.name, project, worktree)
+    return Server(owner, client)
 
 
 def as_target(target: Target | str, as_user: str | None = None) -> Target:
