@@ -26,6 +26,12 @@ def key(ctx: Context, name: str) -> str:
     return f"local\x1f{ctx.operator}\x1f{name}"
 
 
+def session_id(ctx: Context, name: str) -> str:
+    """tmux's own id (``$N``) of session ``name`` on the test server."""
+    return next(p.session_id for p in TmuxClient(Local(), ctx.socket).list_panes()
+                if p.session_name == name)
+
+
 async def loaded(pilot: Pilot[None], app: FleetApp, *want: str) -> None:
     await wait_for(pilot, lambda: set(want) <= set(names(app)), f"rows {want}")
 
@@ -71,6 +77,7 @@ async def test_enter_attaches_with_the_planned_argv(
     make_app: AppMaker,
     recorder: Recorder,
     tui_socket: str,
+    ctx: Context,
 ) -> None:
     start("alpha")
     start("beta")
@@ -82,7 +89,8 @@ async def test_enter_attaches_with_the_planned_argv(
         await pilot.press("enter")
         await wait_for(pilot, lambda: recorder.calls, "attach")
         argv, unset_tmux = recorder.calls[0]
-        assert argv == ["tmux", "-L", tui_socket, "attach-session", "-t", "=beta"]
+        # by tmux's id of the listed session, never by its name (see the re-made test below)
+        assert argv == ["tmux", "-L", tui_socket, "attach-session", "-t", session_id(ctx, "beta")]
         assert unset_tmux
         await wait_for(pilot, lambda: "back from beta" in app.fleet.message, "return message")
         assert app.fleet.filter_text == "beta" and names(app) == ["beta"]
@@ -96,6 +104,7 @@ async def test_r_watches_read_only(
     make_app: AppMaker,
     recorder: Recorder,
     tui_socket: str,
+    ctx: Context,
 ) -> None:
     start("alpha")
     app = make_app()
@@ -104,7 +113,7 @@ async def test_r_watches_read_only(
         await pilot.press("r")
         await wait_for(pilot, lambda: recorder.calls, "watch")
         assert recorder.calls[0][0] == ["tmux", "-L", tui_socket, "attach-session", "-t",
-                                        "=alpha", "-r"]
+                                        session_id(ctx, "alpha"), "-r"]
 
 
 @pytest.mark.asyncio
@@ -121,7 +130,48 @@ async def test_attach_error_is_a_status_line(
         TmuxClient(Local(), ctx.socket).kill_session("alpha")  # gone behind the view's back
         await pilot.press("enter")
         await wait_for(pilot, lambda: "attach alpha:" in app.fleet.message, "error line")
-        assert "no session 'alpha'" in app.fleet.message and not recorder.calls
+        assert "'alpha' is gone since it was listed" in app.fleet.message
+        assert not recorder.calls
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("keys", [("enter",), ("ctrl+d", "y"), ("t", *"rm", "enter")])
+@pytest.mark.parametrize("same_server", [True, False])
+async def test_a_session_made_again_under_its_name_is_never_the_one_acted_on(
+    start: Starter,
+    make_app: AppMaker,
+    ctx: Context,
+    recorder: Recorder,
+    keys: tuple[str, ...],
+    same_server: bool,
+) -> None:
+    """List, then kill the session and make a new one of the same name behind the view's
+    back: attach, kill and type on the old row are refused with a clear line, and the new
+    session is untouched (not attached, not killed, nothing typed). With another session
+    keeping the server, the new one has another id; without, the server is new and tmux
+    starts again at ``$0``, the old row's id: only the server's pid tells them apart."""
+    if same_server:
+        start("keeper")
+    start("alpha")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app, "alpha")
+        old = session_id(ctx, "alpha")
+        client = TmuxClient(Local(), ctx.socket)
+        client.kill_session("alpha")
+        start("alpha", "echo new-one; exec sleep 300")
+        new = session_id(ctx, "alpha")
+        assert (new != old) == same_server
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: "made again since it was listed" in app.fleet.message,
+                       "the refusal")
+        assert f"it was {old} of tmux server" in app.fleet.message
+        assert f"it is now {new} of server" in app.fleet.message
+        assert "nothing was done" in app.fleet.message
+        assert not recorder.calls  # nothing attached
+        assert session_id(ctx, "alpha") == new  # not killed
+        screen = client.capture("alpha")
+        assert "new-one" in screen and "rm" not in screen.replace("new-one", "")  # nothing typed
 
 
 @pytest.mark.asyncio

@@ -21,7 +21,6 @@ from textual.widgets import Static
 from atoll.core.errors import AtollError
 from atoll.core.models import SessionRow
 from atoll.service.attachio import relay_for
-from atoll.service.remote import RemoteAttachPlan
 from atoll.service.sessions import NewSession
 from atoll.tui import model
 from atoll.tui.backend import AnyAttachPlan
@@ -178,7 +177,7 @@ class SessionActions(Screen[None]):
             return
         if status == 0:
             self.say(f"back from {target_label(row)}")
-        elif isinstance(plan, RemoteAttachPlan):
+        elif plan.remote:
             why = "ssh failed" if status == 255 else f"atoll there exited with status {status}"
             self.say(f"attach {target_label(row)}: {why}", error=True)
         else:
