@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 
-from atoll.service.remote import BACKOFF, ESTABLISHED_BYTES, RemoteAttachPlan, attach_loop
+from atoll.service.place import PeerPlace, Target
+from atoll.service.remote import BACKOFF, ESTABLISHED_BYTES, attach_loop
+from atoll.service.sessions import AttachPlan
 
 UP = ESTABLISHED_BYTES  # a run that brought the session's screen
 DOWN = 10  # a run that printed only ssh's own error line
+# alias "" : no fresh ssh argv is built between runs (that needs a real ssh config)
+PLAN = AttachPlan(["ssh", "b"], False, PeerPlace(Target("fix", "b"), "b", "", "c1"),
+                  nested=True, filtered=True)
 
 
 def run(script: list[tuple[int, int]]) -> tuple[int, list[float], list[str], int]:
@@ -28,8 +33,7 @@ def run(script: list[tuple[int, int]]) -> tuple[int, list[float], list[str], int
         kw["relay"].transform(b"x" * nbytes)
         return status
 
-    plan = RemoteAttachPlan(["ssh", "b"], "b", "fix", None, False)
-    status = attach_loop(plan, foreground, notices.append, sleep=waits.append)
+    status = attach_loop(None, PLAN, foreground, notices.append, sleep=waits.append)
     return status, waits, notices, len(calls)
 
 
@@ -55,11 +59,9 @@ def test_ctrl_c_while_waiting_stops_it() -> None:
     def interrupted(_: float) -> None:
         raise KeyboardInterrupt
 
-    plan = RemoteAttachPlan(["ssh", "b"], "b", "fix", None, False)
-
     def foreground(argv: list[str], **kw: Any) -> int:
         kw["relay"].transform(b"x" * UP)
         return 255
 
     with pytest.raises(KeyboardInterrupt):
-        attach_loop(plan, foreground, lambda _: None, sleep=interrupted)
+        attach_loop(None, PLAN, foreground, lambda _: None, sleep=interrupted)

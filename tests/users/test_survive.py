@@ -117,9 +117,10 @@ def test_a_dead_server_leaves_its_sessions_lost_in_every_listing(cast: Cast) -> 
     assert "atoll resume" in table.stderr
     lost_only = ok(atoll("ls", "--json", "--status", "lost", user=cast.op, env=NOHELP))
     assert [r["name"] for r in json.loads(lost_only.stdout)["sessions"]] == ["keep"]
-    # a lost name is not silently taken over by a new session
-    res = atoll("new", "keep", "--as", cast.agent, "--dir", "/tmp", "--", "cat", user=cast.op)
-    assert res.returncode == 2 and "atoll resume keep" in res.stderr
+    # a new session under a lost one's name replaces it (the operator chose the name)
+    start(cast.op, "keep", cast.agent, "sleep", "300")
+    again = rows(cast.op)[(cast.agent, "keep")]
+    assert again["status"] != "lost" and again["command"] == "sleep 300"
 
 
 def test_kill_ends_a_spec_ls_all_shows_it_new_reuses_the_name_purge_removes_it(

@@ -49,15 +49,17 @@ def resume_cmd(name: str | None, every: bool, as_user: str | None, boot: bool,
         raise UsageError("--boot goes with --all")
     ctx = make_context(correlation_id)  # a peer's resume HOST:NAME passes its id
     if name:
-        from atoll.cli.main import split_target
+        from atoll.cli.main import place_target
 
-        host, name = split_target(name)
-        if host is not None:  # the peer resumes it: its specs, sudoers and ledger
+        target = place_target(name, as_user)
+        if target.host is not None:  # the peer resumes it: its specs, sudoers and ledger
             from atoll.service import remote
+            from atoll.service.place import peer
 
-            remote.run(ctx, host, "resume", name, [], as_user=as_user)
-            click.echo(f"atoll: resumed {host}:{name}", err=True)
+            remote.run(ctx, peer(ctx, target), "resume", [])
+            click.echo(f"atoll: resumed {target.text()}", err=True)
             return
+        name = target.name
         done = resume_service.resume(ctx, name, as_user)
         click.echo(f"atoll: resumed {name} as {done.user}: {resume_service.said(done)}",
                    err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from atoll.core.errors import NotFoundError
 from atoll.core.models import HostRow, Listing, SessionRow
 from atoll.fleet.local import LoadSampler
@@ -45,9 +47,7 @@ def local_with_specs(
     if problems:
         hostrow = listing.hosts[0]
         joined = "; ".join(x for x in (hostrow.error, *problems[:3]) if x)
-        listing.hosts[0] = HostRow(host=hostrow.host, reachable=hostrow.reachable,
-                                   error=joined[:1000], stale=hostrow.stale,
-                                   age_seconds=hostrow.age_seconds)
+        listing.hosts[0] = msgspec.structs.replace(hostrow, error=joined[:1000])
     return listing
 
 

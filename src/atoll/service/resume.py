@@ -28,6 +28,7 @@ from atoll.fleet.servers import Server
 from atoll.service import audit
 from atoll.service import specs as spec_store
 from atoll.service.context import Context
+from atoll.service.place import LocalPlace
 from atoll.tmux.client import TmuxClient
 
 
@@ -79,7 +80,7 @@ def _placeholder(ctx: Context, user: str) -> Server:
     return Server(user, TmuxClient(Local(), ctx.socket))
 
 
-def forget_lost(ctx: Context, name: str, as_user: str | None) -> Server:
+def forget_lost(ctx: Context, name: str, as_user: str | None) -> LocalPlace:
     """``kill`` of a session that is lost: its spec is marked ended (``forgotten``) so it is
     neither listed nor resumable; ``purge`` removes it. Raises NotFoundError when no lost
     session of that name is recorded either."""
@@ -92,15 +93,25 @@ def forget_lost(ctx: Context, name: str, as_user: str | None) -> Server:
     target = {"agent_user": spec.agent_user, "session": name, "island": spec.island}
     with audit.action(ctx, "session.forget", target, {"created": spec.created}):
         spec_store.mark_ended(spec, "forgotten")
-    return _placeholder(ctx, spec.agent_user)
+    from atoll.core.tmuxfmt import PaneRecord
+    from atoll.service.place import Target
+
+    return LocalPlace(Target(name, None, spec.agent_user), _placeholder(ctx, spec.agent_user),
+                      spec.island, name, PaneRecord(session_name=name))
+
+
+def specs_to_purge(ctx: Context, name: str, users: list[str] | None) -> list[SessionSpec]:
+    """The specs of session ``name`` (of ``users``, or any agent user) that are ended or
+    lost, which ``purge`` removes."""
+    specs, _ = spec_store.load_all(ctx.socket)
+    return [s for s in specs if s.name == name and _mine(ctx, s)
+            and (users is None or s.agent_user in users) and not _still_running(ctx, s)]
 
 
 def purge_specs(ctx: Context, name: str, users: list[str] | None) -> list[SessionSpec]:
-    """Remove the specs of session ``name`` (of ``users``, or any agent user) that are
-    ended or lost: what ``purge`` does last. Ledger: one ``session.purge-spec`` each."""
-    specs, _ = spec_store.load_all(ctx.socket)
-    gone = [s for s in specs if s.name == name and _mine(ctx, s)
-            and (users is None or s.agent_user in users) and not _still_running(ctx, s)]
+    """Remove the specs of :func:`specs_to_purge`: what ``purge`` does last. Ledger: one
+    ``session.purge-spec`` each."""
+    gone = specs_to_purge(ctx, name, users)
     for spec in gone:
         target = {"agent_user": spec.agent_user, "session": name, "island": spec.island}
         with audit.action(ctx, "session.purge-spec", target, {"ended": spec.ended}):
@@ -162,8 +173,8 @@ def _resume(ctx: Context, spec: SessionSpec) -> Resumed:
     details: dict[str, object] = {"how": how, "command": argv, "conversation": spec.conversation,
                                   "resumes": spec.resumes + 1, "created": spec.created}
     with audit.action(ctx, "session.resume", target, details):
-        server = sessions.new_session(ctx, req)
-    return Resumed(spec, server.user, how)
+        started = sessions.new_session(ctx, req)
+    return Resumed(spec, started.as_user or spec.agent_user, how)
 
 
 def resume_all(

@@ -302,20 +302,15 @@ def starting(
     *, operator: str, socket: str, name: str, agent: str, argv: list[str], directory: str,
     project: str, worktree: str, island: str, agent_user: str, limits: dict[str, object],
     record: bool, restart: str, previous: SessionSpec | None = None,
-) -> SessionSpec:
-    """Write the spec of a session about to start and return it; call before tmux (or the
-    island) starts anything. ``previous``: the lost spec a resume starts again (its
-    command, created time, conversation and restart policy are kept; ``resumes``
-    counts up). Raises UsageError when a lost session of that name is still recorded
-    (resume or kill it first), AtollError when the spec cannot be written: the session
-    is then not started (its spec is what makes it survive)."""
-    from atoll.core.errors import UsageError
-
-    old = load(socket, agent_user, name)
-    if previous is None and old is not None and old.ended is None:
-        raise UsageError(f"session {name!r} of {agent_user} is recorded and not ended (lost "
-                         f"after its tmux server died?): `atoll resume {name}` starts it "
-                         f"again, `atoll kill {name}` forgets it")
+) -> tuple[SessionSpec, SessionSpec | None]:
+    """Write the spec of a session about to start; return it and the spec it replaced
+    (for :func:`failed_start`). Call before tmux (or the island) starts anything.
+    ``previous``: the lost spec a resume starts again (its command, created time,
+    conversation and restart policy are kept; ``resumes`` counts up). A new session under
+    the name of an ended or lost one replaces its spec (the operator chose the name;
+    ``session.new`` in the ledger says so). Raises AtollError when the spec cannot be
+    written: the session is then not started (its spec is what makes it survive)."""
+    replaced = previous or load(socket, agent_user, name)
     now = rfc3339(time.time()) or ""
     if previous is not None:
         spec = msgspec.structs.replace(previous, ended=None, ended_how=None,
@@ -335,14 +330,15 @@ def starting(
         save(spec)
     except SpecError as exc:
         raise AtollError(f"cannot record session {name!r}: {exc}") from None
-    return spec
+    return spec, replaced
 
 
-def failed_start(spec: SessionSpec, previous: SessionSpec | None) -> None:
-    """Undo :func:`starting` after the start failed: a new session's spec is removed, a
-    resumed one's is put back as it was (still lost)."""
+def failed_start(spec: SessionSpec, replaced: SessionSpec | None) -> None:
+    """Undo :func:`starting` after the start failed: the spec it replaced is put back as
+    it was (a resumed one still lost; a running one's, when the name was taken after
+    all), or the new one removed."""
     with contextlib.suppress(AtollError, OSError):
-        if previous is None:
+        if replaced is None:
             remove(spec)
         else:
-            save(previous)
+            save(replaced)
