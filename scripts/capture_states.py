@@ -177,6 +177,12 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
         p.wait_step("5 s (the API stream stays open)")
         sh.three(p, f"running_bypass{'_' + name if old else ''}", "running")
 
+    def question(p: cs.Pane) -> None:
+        claude_ready(p)
+        p.type(f"{cs.QUESTION_PROMPT} which file to create")
+        p.wait(r"Enter to select|Which file should I create", 90, settle=2)
+        sh.three(p, f"question{'_' + name if old else ''}", "waiting", "question")
+
     def trickle(p: cs.Pane) -> None:
         # a turn whose answer streams in slowly: the spinner line counts the tokens
         claude_ready(p)
@@ -204,7 +210,8 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
 
     steps = [(errors, "default" if old else "manual"), (dialogs, "default" if old else "manual"),
              (prose, "default" if old else "manual"),
-             (plan, "plan"), (busy, ""), (trickle, "")] + ([(trust, None)] if old else [])
+             (plan, "plan"), (busy, ""), (trickle, ""),
+             (question, "default" if old else "manual")] + ([(trust, None)] if old else [])
     only = set(filter(None, os.environ.get("CAPTURE_ONLY", "").split(",")))
     for fn, mode in steps:
         if only and fn.__name__ not in only:
@@ -351,6 +358,9 @@ def codex_old(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> Non
                 p.keys("Enter")
             time.sleep(1)
         p.wait(r"Ask Codex to do anything|context left|for shortcuts", 30, settle=3)
+        for _ in range(int(os.environ.get("CAPTURE_FILL", "0"))):  # fill the screen first
+            p.type("say esc")
+            time.sleep(4)
         p.type("wait long 85")
         p.wait(r"esc to interrupt", 30, settle=0)
         time.sleep(10)
@@ -386,6 +396,11 @@ def gemini(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
         p.wait(r"Enter Gemini API Key")
         p.keys("Enter")
         p.wait(r"Type your message", 60, settle=3)
+        if os.environ.get("CAPTURE_ONLY") == "permission":
+            p.type(f"please run {cs.SHELL_PROMPT}")
+            p.wait(r"Allow execution", 60, settle=2)
+            sh.three(p, "permission_shell", "waiting", "permission")
+            return
         kinds = os.environ.get("CAPTURE_KINDS", "auth,rate,model").split(",")
         for kind, label, reason in (("auth", "error_auth", "login"),
                                     ("rate", "error_rate_limit", "rate-limit"),
@@ -431,6 +446,11 @@ def opencode(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None
 
     def body(p: cs.Pane) -> None:
         p.wait(r"Ask anything", 60, settle=3)
+        if os.environ.get("CAPTURE_ONLY") == "permission":
+            p.type(f"please run {cs.SHELL_PROMPT}")
+            p.wait(r"Permission required|Allow once", 90, settle=2)
+            sh.three(p, "permission_bash", "waiting", "permission")
+            return
         if os.environ.get("CAPTURE_ONLY") == "errors":
             pass
         else:
