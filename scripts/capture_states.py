@@ -211,7 +211,7 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
     steps = [(errors, "default" if old else "manual"), (dialogs, "default" if old else "manual"),
              (prose, "default" if old else "manual"),
              (plan, "plan"), (busy, ""), (trickle, ""),
-             (question, "default" if old else "manual")] + ([(trust, None)] if old else [])
+             (question, "default")] + ([(trust, None)] if old else [])
     only = set(filter(None, os.environ.get("CAPTURE_ONLY", "").split(",")))
     for fn, mode in steps:
         if only and fn.__name__ not in only:
