@@ -145,7 +145,7 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
             sh.three(p, f"permission_write{'_' + name if old else ''}", "waiting",
                      "permission")
         p.keys("Enter")
-        p.wait(r"Hello from the mock|Done\.|Wrote|hello", 60, settle=2)
+        p.wait_absent(r"Do you want to create", 60, settle=3)
         p.type(f"edit it {target}")
         p.wait(r"Do you want to make this edit", 90, settle=2)
         sh.three(p, f"permission_edit{'_' + name if old else ''}", "waiting", "permission")
