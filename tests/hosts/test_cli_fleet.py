@@ -4,6 +4,7 @@ and HOST:NAME actions whose correlation id joins both hosts' ledgers."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,13 @@ def test_key_and_logs_reach_a_peer_and_every_action_has_one_record_shape(
     target {host, session, agent_user}, the same details plus ``via``."""
     b = testbed.hosts["hostb"]
     b.tmux_session("wes-agent", "cli-shape")
+    try:
+        _key_and_logs(b, marcus_config)
+    finally:  # the testbed is shared: leave hostb's sessions as other tests expect them
+        atoll("kill", "b:cli-shape", "--as", "wes-agent", user=marcus_config)
+
+
+def _key_and_logs(b: Any, marcus_config: str) -> None:
     typed = atoll("type", "b:cli-shape", "--as", "wes-agent", "--", "echo shape-typed",
                   user=marcus_config)
     assert typed.returncode == 0, typed.stderr
