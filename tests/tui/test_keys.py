@@ -15,6 +15,7 @@ from atoll.service.context import Context
 from atoll.tmux.client import TmuxClient
 from atoll.tui.app import FleetApp
 from atoll.tui.screens import ConfirmScreen, HelpScreen, NewSessionScreen, TypeScreen
+from tests.support.users import UserFactory
 
 from .conftest import AppMaker, Recorder, Starter, names, screen_of, status_of, wait_for
 
@@ -264,9 +265,68 @@ async def test_n_error_from_the_service_is_a_status_line(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app, "taken")
-        await pilot.press("n", *"taken", "enter")
+        await pilot.press("n")
+        app.screen.query_one("#directory", Input).value = "/tmp"
+        await pilot.press(*"taken", "enter")
         await wait_for(pilot, lambda: "new taken:" in app.fleet.message, "error")
         assert "already exists" in app.fleet.message
+        # the form is back with what was typed, and says why
+        await wait_for(pilot, lambda: isinstance(app.screen, NewSessionScreen), "form again")
+        assert app.screen.query_one("#name", Input).value == "taken"
+        assert app.screen.query_one("#directory", Input).value == "/tmp"
+        assert "already exists" in str(app.screen.query_one("#error").render())
+        app.screen.query_one("#name", Input).value = "taken2"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "taken2" in names(app), "the corrected one")
+
+
+@pytest.mark.asyncio
+async def test_n_directory_follows_the_chosen_agent_user(make_app: AppMaker, workdir: Path,
+                                                         users: UserFactory) -> None:
+    from textual.widgets import Select
+
+    agent = users.user(users.name("tn", "-agent"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.fleet.statuses is not None, "first listing")
+        dialog = NewSessionScreen("root", str(workdir), [agent])
+        app.push_screen(dialog)
+        await pilot.pause()
+        field = dialog.query_one("#directory", Input)
+        assert field.value == str(workdir)
+        dialog.query_one("#user", Select).value = agent
+        await pilot.pause()
+        assert field.value == f"/home/{agent}"  # one the agent user can enter
+        dialog.query_one("#user", Select).value = "root"
+        await pilot.pause()
+        assert field.value == str(workdir)
+        field.value = "/srv/mine"  # typed by the person: kept whatever user is chosen
+        dialog.query_one("#user", Select).value = agent
+        await pilot.pause()
+        assert field.value == "/srv/mine"
+
+
+@pytest.mark.asyncio
+async def test_n_starts_on_the_default_agent_user_and_you_means_you(
+        make_app: AppMaker, workdir: Path, users: UserFactory) -> None:
+    from textual.widgets import Select
+
+    agent = users.user(users.name("td", "-agent"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.fleet.statuses is not None, "first listing")
+        dialog = NewSessionScreen("root", str(workdir), None)  # users not probed yet
+        app.push_screen(dialog)
+        await pilot.pause()
+        dialog.set_users([agent], default=agent)  # what `atoll new` without --as picks
+        await pilot.pause()
+        assert dialog.query_one("#user", Select).value == agent
+        assert dialog.query_one("#directory", Input).value == f"/home/{agent}"
+        dialog.query_one("#name", Input).value = "x1"
+        assert dialog._request().as_user == agent
+        dialog.query_one("#user", Select).value = "root"
+        await pilot.pause()
+        assert dialog._request().as_user == "root"  # explicit, as `new --as $USER`
 
 
 @pytest.mark.asyncio

@@ -211,9 +211,14 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
               help="Only sessions in this status (repeatable).")
 @click.option("--user", "-u", "users", multiple=True, metavar="USER",
               help="Only sessions run as, or started by, USER (repeatable).")
+@click.option("--watch", "-w", is_flag=True,
+              help="List again every --interval seconds until Ctrl-C; with --json, one "
+                   "JSON object per change (docs/watch.md).")
+@click.option("--interval", type=float, default=2.0, show_default=True, metavar="SECONDS",
+              help="Seconds between listings with --watch (0.5 to 3600).")
 def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
            hosts: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
-           users: tuple[str, ...] = ()) -> None:
+           users: tuple[str, ...] = (), watch: bool = False, interval: float = 2.0) -> None:
     """List every session you may see: yours and your agent users'.
 
     Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
@@ -222,22 +227,32 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
     reported, and its last good answer shown marked stale.
     """
     from atoll.core.errors import UsageError
-    from atoll.core.models import encode_listing
+    from atoll.core.models import Listing, encode_listing
     from atoll.service import listing as listing_service
 
     if sum((here, all_hosts, bool(hosts))) > 1:
         raise UsageError("use only one of --here, --all-hosts and --host")
     ctx = make_context()
-    if all_hosts:
-        listing = listing_service.list_fleet(ctx)
-    elif hosts:
-        listing = listing_service.list_fleet(ctx, list(hosts))
-    else:
-        listing = listing_service.list_local(ctx)
-    if statuses or users:
-        from atoll.core.models import filter_sessions
 
-        listing = filter_sessions(listing, statuses, users)
+    def get() -> Listing:
+        if all_hosts:
+            got = listing_service.list_fleet(ctx)
+        elif hosts:
+            got = listing_service.list_fleet(ctx, list(hosts))
+        else:
+            got = listing_service.list_local(ctx)
+        if statuses or users:
+            from atoll.core.models import filter_sessions
+
+            got = filter_sessions(got, statuses, users)
+        return got
+
+    if watch:
+        from atoll.cli.watch import watch as run_watch
+
+        run_watch(get, as_json=as_json, interval=interval)
+        return
+    listing = get()
     if as_json:
         sys.stdout.buffer.write(encode_listing(listing) + b"\n")
         return
