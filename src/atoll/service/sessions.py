@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from atoll.core.display import command_label
 from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
@@ -231,10 +232,11 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     for key in ("cpus", "memory", "pids"):
         if getattr(req, key) is not None:
             extra[key] = getattr(req, key)
+    granted = parse_and_check(req.grants)  # served by the island's broker, not bound
     spec = IslandSpec(
         name=req.name, project_dir=project, kind=req.island,  # type: ignore[arg-type]
         operator=ctx.operator, agent_user=req.as_user if req.island == "bwrap" else None,
-        net=req.net, grants=parse_and_check(req.grants), **extra,  # type: ignore[arg-type]
+        net=req.net, **extra,  # type: ignore[arg-type]
     )
     island = make_island(spec)
     options = {
@@ -249,11 +251,11 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
               "island": req.island}
     details: dict[str, object] = {
         "agent": agent, "command": argv, "project": project, "net": req.net,
-        "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants],
+        "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in granted],
         "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids,
     }
     with audit.action(ctx, "session.new", target, details):
-        island.create()
+        _create_with_broker(ctx, island, granted)
         transcript = None
         if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
             # bwrap's tmux server runs as the agent user on the host, like a user island's
@@ -270,6 +272,32 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     if req.island == "bwrap" and req.as_user:
         return Server(req.as_user, client)
     return Server(f"{req.island}:{island.island_id}", client)
+
+
+def _create_with_broker(ctx: Context, island: Any, granted: tuple[Any, ...]) -> None:
+    """Create ``island`` with its grant broker mounted (issue 16): a container's broker
+    starts first (the engine binds its mountpoint at creation), a bwrap island's after its
+    directory exists (each pane binds it); then each ``--grant`` is added through it."""
+    from atoll.service import grants as broker_grants
+
+    kind = island.kind
+    if kind in ("docker", "podman"):
+        place = broker_grants.start_island_broker(ctx, kind, agent=None,
+                                                  island_id=island.island_id)
+        island.broker_mount = place.mountpoint
+        try:
+            island.create()
+        except BaseException:
+            from atoll.broker.control import stop_broker
+
+            stop_broker(place.key)
+            raise
+    else:
+        island.create()
+        place = broker_grants.start_island_broker(ctx, kind, agent=island.spec.agent_user,
+                                                  island_id=island.island_id)
+    for g in granted:
+        broker_grants.add_grant(ctx, place, g.path, rw=g.rw)
 
 
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
