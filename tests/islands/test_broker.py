@@ -385,3 +385,108 @@ def test_bwrap_island_sees_grants_appear_and_go_while_it_runs(
     finally:
         world.cli("purge", name, "--as", world.agent, "--yes", "--force")
     assert not Path(isl.broker_mount).exists()
+
+
+def test_intake_copies_in_with_a_hash_per_file(world: World, tmp_path: Path) -> None:
+    src = tmp_path / f"in{secrets.token_hex(3)}"
+    (src / "d").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "d" / "b.txt").write_text("beta\n")
+    where = world.ok("intake", "brk", "--as", world.agent, str(src)).strip()
+    assert where == f"/home/{world.agent}/{src.name}"
+    res = world.as_agent("cat", f"{where}/a.txt", f"{where}/d/b.txt")
+    assert res.stdout == "alpha\nbeta\n"
+    assert Path(where, "a.txt").stat().st_uid == int(
+        subprocess.check_output(["id", "-u", world.agent]))
+    (rec,) = [e for e in world.events() if e["action"] == "crossing.intake"
+              and e["outcome"] == "intent" and e["target"]["path"] == str(src)]
+    files = {f[0].removeprefix("./"): f[2] for f in rec["details"]["files"]}
+    assert files == {"a.txt": hashlib.sha256(b"alpha\n").hexdigest(),
+                     "d/b.txt": hashlib.sha256(b"beta\n").hexdigest()}
+    assert rec["details"]["count"] == 2
+    again = world.cli("intake", "brk", "--as", world.agent, str(src))
+    assert again.returncode == 2 and "exists" in again.stderr  # never over what is there
+
+
+def test_export_never_writes_outside_hostdest(world: World, tmp_path: Path) -> None:
+    box = f"/home/{world.agent}/out{secrets.token_hex(3)}"
+    assert world.as_agent("mkdir", "-p", f"{box}/sub").returncode == 0
+    assert world.as_agent("sh", "-c", f"printf result > {box}/sub/r.txt").returncode == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    # 1. a plain export lands below HOSTDEST with each file's hash recorded
+    world.ok("export", "brk", "--as", world.agent, box, str(dest))
+    assert (dest / Path(box).name / "sub" / "r.txt").read_text() == "result"
+    (rec,) = [e for e in world.events() if e["action"] == "crossing.export"
+              and e["outcome"] == "intent" and e["details"]["to"] == str(dest)]
+    assert [f[2] for f in rec["details"]["files"]] == [hashlib.sha256(b"result").hexdigest()]
+    # 2. never over an existing HOSTDEST without --force
+    res = world.cli("export", "brk", "--as", world.agent, box, str(dest))
+    assert res.returncode == 2 and "--force" in res.stderr
+    # 3. a symlink in the island is data: the export is refused, nothing is written
+    assert world.as_agent("ln", "-s", str(outside), f"{box}/sub/escape").returncode == 0
+    dest2 = tmp_path / "dest2"
+    res = world.cli("export", "brk", "--as", world.agent, box, str(dest2))
+    assert res.returncode == 2 and "symlink" in res.stderr
+    assert not dest2.exists() and list(outside.iterdir()) == []
+    assert world.as_agent("rm", f"{box}/sub/escape").returncode == 0
+    # 4. a symlink planted in HOSTDEST is not written through, even with --force
+    dest3 = tmp_path / "dest3"
+    dest3.mkdir()
+    os.symlink(outside, dest3 / Path(box).name)
+    res = world.cli("export", "brk", "--as", world.agent, box, str(dest3), "--force")
+    assert res.returncode == 4 and "symlink" in res.stderr
+    assert list(outside.iterdir()) == []
+    # 5. what would run the operator's code is refused
+    assert world.as_agent("sh", "-c", f"echo x > {box}/.envrc").returncode == 0
+    res = world.cli("export", "brk", "--as", world.agent, box, str(tmp_path / "dest4"))
+    assert res.returncode == 2 and ".envrc" in res.stderr
+
+
+def test_container_island_reads_through_its_broker(world: World, engine: str,
+                                                   tmp_path: Path) -> None:
+    import pwd
+
+    from atoll.core.islands import container_name
+    from atoll.exec.runner import ContainerExec
+    from atoll.islands.brokermount import container_place
+
+    first, late = tmp_path / "cfirst", tmp_path / "clate"
+    for d, text in ((first, "at creation\n"), (late, "granted later\n")):
+        d.mkdir()
+        (d / "f").write_text(text)
+    project = tmp_path / "cproj"
+    project.mkdir()
+    name = f"c{secrets.token_hex(3)}"
+    world.ok("new", name, "--island", engine, "--dir", str(project), "--grant", str(first),
+             "--", "sleep", "3600")
+    container = container_name(str(project), name)
+    place = container_place(engine, container)
+    run = ContainerExec(engine, container, "1000")
+    try:
+        res = run.run(["cat", "/grants/cfirst/f"])
+        assert res.ok and res.text() == "at creation\n", res.stderr
+        assert run.run(["test", "-e", str(first)]).returncode != 0  # no bind of the host path
+        assert world.ok("grant", name, str(late)).strip() == "/grants/clate"
+        assert run.run(["cat", "/grants/clate/f"]).text() == "granted later\n"
+        assert run.run(["sh", "-c", "echo x > /grants/clate/f"]).returncode != 0
+        rows = [c for c in json.loads(world.ok("audit", "crossings", "--json"))["crossings"]
+                if c["island"] == f"{engine}:{container}"]
+        assert {r["path"] for r in rows} == {str(first / "f"), str(late / "f")}
+        assert {r["uid"] for r in rows} == {1000}
+        assert all(r["sha256"] == hashlib.sha256(Path(r["path"]).read_bytes()).hexdigest()
+                   for r in rows)
+        # host uid 1000 (whoever it is) cannot reach the mountpoint: operator-only 0700
+        try:
+            host1000 = pwd.getpwuid(1000).pw_name
+        except KeyError:
+            host1000 = None
+        if host1000 is not None:
+            res = run_as(host1000, ["cat", f"{place.mountpoint}/clate/f"])
+            assert res.returncode != 0 and "granted later" not in res.stdout
+        world.ok("revoke", name, "clate")
+        assert run.run(["cat", "/grants/clate/f"]).returncode != 0
+    finally:
+        world.cli("purge", name, "--yes", "--force")
+    assert not os.path.ismount(place.mountpoint)

@@ -140,8 +140,13 @@ def _open_dir_at(fd: int, parts: list[str]) -> int:
         for part in parts:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(part, 0o755, dir_fd=cur)
-            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=cur)
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, dir_fd=cur)
+            except NotADirectoryError:  # O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR
+                if stat.S_ISLNK(os.stat(part, dir_fd=cur, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "a symlink") from None
+                raise
             os.close(cur)
             cur = nxt
     except BaseException:
