@@ -166,7 +166,7 @@ class BrokerFS(fuse.Operations):  # type: ignore[misc]  # mfusepy ships no type 
             raise _err(errno.EACCES) from None
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
-        self._caller()
+        # no uid check here: the handle exists only for an open an allowed uid made
         try:
             h = self.broker.handle(int(fi.fh))
         except PermissionError:
