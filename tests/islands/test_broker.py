@@ -360,9 +360,19 @@ def test_bwrap_island_sees_grants_appear_and_go_while_it_runs(
     world.ok("new", name, "--island", "bwrap", "--as", world.agent, "--dir", str(project),
              "--grant", str(first), "--", "sh", "-c", waiter)
     (isl,) = [i for i in list_bwrap_islands(world.agent) if i.spec.name == name]
+    secret = Path(f"/root/.atoll-test-bw-{secrets.token_hex(3)}")
+    secret.write_text("BWSECRET")
+    secret.chmod(0o600)
+    os.symlink(secret, first / "key")
+    os.symlink("/etc/shadow", first / "shadow")
     try:
         res = isl.runner().run(["cat", "/grants/first/f"])
         assert res.ok and res.text() == "at creation\n"
+        for link in ("key", "shadow"):  # a link is data: the broker never follows it
+            res = isl.runner().run(["cat", f"/grants/first/{link}"])
+            assert not res.ok and "BWSECRET" not in res.text() and "root:" not in res.text()
+        assert not isl.runner().run(["sh", "-c", "echo x > /grants/first/f"]).ok
+        assert not isl.runner().run(["rm", "/grants/first/f"]).ok
         assert isl.runner().run(["ls", "/grants"]).text().split() == ["first"]
         # nothing of the host's grant path is bound: only the broker serves it
         assert not isl.runner().run(["test", "-e", str(first)]).ok
@@ -384,6 +394,7 @@ def test_bwrap_island_sees_grants_appear_and_go_while_it_runs(
             assert not isl.runner().run(["cat", probe]).ok
     finally:
         world.cli("purge", name, "--as", world.agent, "--yes", "--force")
+        secret.unlink()
     assert not Path(isl.broker_mount).exists()
 
 
@@ -464,9 +475,14 @@ def test_container_island_reads_through_its_broker(world: World, engine: str,
     container = container_name(str(project), name)
     place = container_place(engine, container)
     run = ContainerExec(engine, container, "1000")
+    os.symlink("/etc/shadow", first / "shadow")
     try:
         res = run.run(["cat", "/grants/cfirst/f"])
         assert res.ok and res.text() == "at creation\n", res.stderr
+        # the link resolves in the container's own view (its /etc/shadow, unreadable to
+        # uid 1000), never through the broker to the host's
+        assert not run.run(["cat", "/grants/cfirst/shadow"]).ok
+        assert run.run(["readlink", "/grants/cfirst/shadow"]).text().strip() == "/etc/shadow"
         assert run.run(["test", "-e", str(first)]).returncode != 0  # no bind of the host path
         assert world.ok("grant", name, str(late)).strip() == "/grants/clate"
         assert run.run(["cat", "/grants/clate/f"]).text() == "granted later\n"

@@ -10,9 +10,19 @@ from typing import Any
 
 import click
 
-from atoll.cli.main import EPILOG, as_opt, make_context
+from atoll.cli.main import EPILOG, as_opt, make_context, split_target
+from atoll.core.errors import UsageError
 
 SCHEMA_VERSION = 1
+
+
+def _local(target: str) -> str:
+    """The session name of a local TARGET; UsageError for HOST:NAME (not served yet)."""
+    host, name = split_target(target)
+    if host is not None:
+        raise UsageError(f"{target}: grants, intake and export work on this host's islands "
+                         "only (run atoll on that host)")
+    return name
 
 
 def _since(epoch: object) -> str:
@@ -54,7 +64,7 @@ def grant_cmd(target: str, path: str, rw: bool, name: str | None, as_json: bool,
     """
     from atoll.service.grants import grant
 
-    g = grant(make_context(), target, path, rw=rw, name=name, as_user=as_user)
+    g = grant(make_context(), _local(target), path, rw=rw, name=name, as_user=as_user)
     if as_json:
         click.echo(json.dumps({**g, "schema_version": SCHEMA_VERSION}))
     else:
@@ -69,7 +79,7 @@ def revoke_cmd(target: str, grant_ref: str, as_user: str | None) -> None:
     """Take a grant away at once; files already open through it stop reading too."""
     from atoll.service.grants import revoke
 
-    g = revoke(make_context(), target, grant_ref, as_user=as_user)
+    g = revoke(make_context(), _local(target), grant_ref, as_user=as_user)
     click.echo(f"revoked {g['name']} ({g['path']}), {g['crossings']} crossings", err=True)
 
 
@@ -82,7 +92,7 @@ def grants_cmd(target: str, as_json: bool, as_user: str | None) -> None:
     from atoll.core.display import aligned
     from atoll.service.grants import grants
 
-    out: dict[str, Any] = grants(make_context(), target, as_user=as_user)
+    out: dict[str, Any] = grants(make_context(), _local(target), as_user=as_user)
     if as_json:
         click.echo(json.dumps({**out, "schema_version": SCHEMA_VERSION}))
         return
@@ -109,7 +119,7 @@ def intake_cmd(target: str, hostpath: str, dest: str | None, as_user: str | None
     """
     from atoll.service.crossings import intake
 
-    click.echo(intake(make_context(), target, hostpath, dest, as_user=as_user))
+    click.echo(intake(make_context(), _local(target), hostpath, dest, as_user=as_user))
 
 
 @click.command("export", epilog=EPILOG)
@@ -129,5 +139,5 @@ def export_cmd(target: str, path: str, hostdest: str, force: bool,
     """
     from atoll.service.crossings import export
 
-    n = export(make_context(), target, path, hostdest, force=force, as_user=as_user)
+    n = export(make_context(), _local(target), path, hostdest, force=force, as_user=as_user)
     click.echo(f"exported {n} entries into {hostdest}", err=True)
