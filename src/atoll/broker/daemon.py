@@ -166,6 +166,28 @@ def unmount(mountpoint: str, agent: str | None) -> None:
         run_argv(argv, timeout=30)
 
 
+WATCH_SECONDS = 2.0
+
+
+def watch_island(mountpoint: str, agent: str | None, stop: threading.Event,
+                 on_stop: Any) -> None:
+    """Stop serving when the island is gone without a purge (its agent user deleted, the
+    directory holding the mountpoint removed): unmount, so the FUSE loop ends."""
+    import pwd
+
+    while not stop.wait(WATCH_SECONDS):
+        try:
+            if agent:
+                pwd.getpwnam(agent)
+            gone = not os.path.isdir(os.path.dirname(mountpoint))
+        except KeyError:
+            gone = True
+        if gone:
+            stop.set()
+            on_stop()
+            return
+
+
 def run(args: argparse.Namespace) -> int:
     import mfusepy as fuse
 
@@ -192,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
         unmount(args.mountpoint, args.mount_as)
 
     threading.Thread(target=serve_control, args=(sock, broker, fs, stop, on_stop),
+                     daemon=True).start()
+    threading.Thread(target=watch_island, args=(args.mountpoint, args.mount_as, stop, on_stop),
                      daemon=True).start()
     def on_term(signum: int, frame: object) -> None:
         stop.set()
