@@ -506,3 +506,33 @@ def test_container_island_reads_through_its_broker(world: World, engine: str,
     finally:
         world.cli("purge", name, "--yes", "--force")
     assert not os.path.ismount(place.mountpoint)
+
+
+def test_new_with_grant_for_a_user_island_uses_the_agent_users_broker(
+        world: World, tmp_path: Path) -> None:
+    top = tmp_path / "atnew"
+    top.mkdir()
+    (top / "f").write_text("from new\n")
+    for p in (tmp_path, top):
+        p.chmod(0o755)
+    (top / "f").chmod(0o644)
+    name = f"n{secrets.token_hex(3)}"
+    out = f"/home/{world.agent}/{name}.out"
+    world.ok("new", name, "--as", world.agent, "--dir", "/tmp", "--grant", str(top), "--",
+             "sh", "-c", f"cat /home/{world.agent}/.atoll/grants/atnew/f > {out}; sleep 600")
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(out).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        assert Path(out).read_text() == "from new\n"  # there before the agent started
+        new = [e for e in world.events() if e["action"] == "session.new"
+               and e["target"]["session"] == name]
+        assert new[0]["details"]["grants"] == [f"{top}:ro"]
+        assert world.cli("new", f"{name}x", "--as", world.agent, "--dir", "/tmp",
+                         "--grant", str(top), "--", "sleep", "1").returncode == 0
+    finally:
+        world.cli("kill", name, "--as", world.agent)
+        world.cli("revoke", "brk", "--as", world.agent, str(top))
+    res = world.cli("new", f"{name}y", "--as", "root", "--grant", str(top), "--", "true")
+    assert res.returncode == 2 and "sees your files already" in res.stderr

@@ -134,6 +134,13 @@ def revoke(ctx: Context, target: str, what: str, as_user: str | None = None
     return out
 
 
+def live_paths(place: BrokerPlace) -> set[str]:
+    """Host paths the running broker of ``place`` serves (empty when none runs)."""
+    if not control.running(place.key):
+        return set()
+    return {str(g["path"]) for g in control.call(place.key, {"op": "list"})["grants"]}
+
+
 def grants(ctx: Context, target: str, as_user: str | None = None) -> dict[str, Any]:
     """``{"island": KEY, "running": BOOL, "grants": [...]}`` for ``target``'s island."""
     place = place_of(ctx, target, as_user)

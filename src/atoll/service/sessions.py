@@ -130,11 +130,18 @@ def new_session(ctx: Context, req: NewSession,
 def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
     if req.island in ("docker", "podman", "bwrap"):
         return _new_in_island(ctx, req, agent, argv)
-    if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
-            or req.grants:
-        raise UsageError("--cpus, --memory, --pids, --net and --grant need --island "
+    if req.cpus is not None or req.memory is not None or req.pids is not None or req.net:
+        raise UsageError("--cpus, --memory, --pids and --net need --island "
                          "bwrap, docker or podman")
     server = _server(ctx, req.as_user)
+    granted: tuple[Any, ...] = ()
+    if req.grants:
+        from atoll.islands.grants import parse_and_check
+
+        if server.user == ctx.operator:
+            raise UsageError("--grant: a session run as you sees your files already; grant "
+                             "to an agent user's session (--as USER) or an island")
+        granted = parse_and_check(req.grants)
     if server.user != ctx.operator and not may_act_as(server.user):
         from atoll.core.errors import PermissionDeniedError
 
@@ -175,7 +182,19 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
               "island": "none" if server.user == ctx.operator else req.island}
     details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project,
                                   "worktree": req.worktree}
+    if granted:
+        details["grants"] = [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in granted]
     with audit.action(ctx, "session.new", target, details):
+        if granted:  # the agent user's broker (issue 16): in its view before the agent runs
+            from atoll.islands.brokermount import user_place
+            from atoll.service import grants as broker_grants
+
+            place = user_place(server.user)
+            broker_grants.start_broker(ctx, place)
+            live = broker_grants.live_paths(place)
+            for g in granted:
+                if g.path not in live:  # an earlier session's grant reaches this one too
+                    broker_grants.add_grant(ctx, place, g.path, rw=g.rw)
         transcript = None
         if req.record or ctx.record:
             transcript = audit.start_recording(ctx, server, req.name)
