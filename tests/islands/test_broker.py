@@ -536,3 +536,48 @@ def test_new_with_grant_for_a_user_island_uses_the_agent_users_broker(
         world.cli("revoke", "brk", "--as", world.agent, str(top))
     res = world.cli("new", f"{name}y", "--as", "root", "--grant", str(top), "--", "true")
     assert res.returncode == 2 and "sees your files already" in res.stderr
+
+
+def test_control_socket_answers_only_the_operator(world: World, tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from atoll.broker.daemon import serve_control
+    from atoll.broker.state import Broker
+    from atoll.ledger import Actor, Audit, Ledger
+
+    class _FS:
+        ready = threading.Event()
+
+    import tempfile
+
+    reachable = Path(tempfile.mkdtemp(prefix="atoll-ctl-", dir="/tmp"))
+    reachable.chmod(0o755)
+    path = reachable / "ctl.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    path.chmod(0o777)  # even reachable, another uid must get no answer
+    srv.listen(4)
+    broker = Broker("test:ctl", "/grants", {0},
+                    Audit(Ledger(tmp_path / "l.jsonl"), "h", Actor.current()))
+    stop = threading.Event()
+    t = threading.Thread(target=serve_control, args=(srv, broker, _FS(), stop, lambda: None),
+                         daemon=True)
+    t.start()
+    probe = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+             f"s.connect({str(path)!r})\n"
+             "try:\n    s.sendall(b'{\"op\": \"list\"}\\n')\n    print(repr(s.recv(100)))\n"
+             "except OSError:\n    print(repr(b''))\n")
+    try:
+        res = run_as(world.other, ["python3", "-c", probe])
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == "b''"  # closed without a word
+        mine = run_as(None, ["python3", "-c", probe])
+        assert '"ok": true' in mine.stdout
+    finally:
+        stop.set()
+        with socket.socket(socket.AF_UNIX) as s:  # wake the accept so the thread ends
+            s.connect(str(path))
+        t.join(timeout=10)
+        srv.close()
+        shutil.rmtree(reachable)
