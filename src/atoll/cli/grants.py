@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from atoll.cli.main import EPILOG, as_opt, make_context, split_target
+from atoll.cli.main import EPILOG, as_opt, make_context
 from atoll.core.errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -18,8 +18,10 @@ SCHEMA_VERSION = 1
 
 def _local(target: str) -> str:
     """The session name of a local TARGET; UsageError for HOST:NAME (not served yet)."""
-    host, name = split_target(target)
-    if host is not None:
+    from atoll.core.names import parse_target
+
+    host, name = parse_target(target)
+    if host not in (None, "local"):
         raise UsageError(f"{target}: grants, intake and export work on this host's islands "
                          "only (run atoll on that host)")
     return name

@@ -22,14 +22,14 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Literal
 
 from atoll.core.errors import UsageError
 from atoll.core.names import has_control_chars, validate_session_name, validate_user_name
 
-IslandKindName = Literal["user", "bwrap", "docker", "podman"]
-KINDS: tuple[IslandKindName, ...] = ("user", "bwrap", "docker", "podman")
+IslandKindName = str
+"""An island kind's registered name (atoll.islands.registry holds the known ones)."""
 CONTAINER_KINDS: tuple[IslandKindName, ...] = ("docker", "podman")
+_KIND_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 IMAGE = "atoll-island:latest"
 AGENT_UID = 1000
@@ -127,8 +127,8 @@ class IslandSpec:
 def validate_spec(spec: IslandSpec) -> None:
     """Raise UsageError when a spec field is out of range (limits documented above)."""
     validate_session_name(spec.name)
-    if spec.kind not in KINDS:
-        raise UsageError(f"unknown island kind {spec.kind!r}: use one of {', '.join(KINDS)}")
+    if not _KIND_NAME.fullmatch(spec.kind):  # which kinds exist: atoll.islands.registry
+        raise UsageError(f"invalid island kind {spec.kind[:40]!r}")
     if spec.project_dir:
         check_abs_path(spec.project_dir, "project directory")
     if not 0 < spec.cpus <= 1024:
@@ -137,7 +137,7 @@ def validate_spec(spec: IslandSpec) -> None:
         raise UsageError("--memory must be between 16m and 16t")
     if not 16 <= spec.pids <= 1 << 22:
         raise UsageError(f"--pids must be between 16 and {1 << 22}, got {spec.pids}")
-    if spec.kind in ("user", "bwrap"):
+    if spec.kind in ("user", "none", "bwrap"):
         if not spec.agent_user:
             raise UsageError(f"a {spec.kind} island needs an agent user (--as USER)")
         validate_user_name(spec.agent_user)
@@ -255,6 +255,7 @@ def container_run_argv(
     ulimits: dict[str, tuple[int, int]] | None = None,
     command: tuple[str, ...] = ("sleep", "infinity"),
     broker_mount: str = "",
+    hook_shim: str | None = None,
 ) -> list[str]:
     """Arguments after ``ENGINE`` for ``run`` (docker and podman share them).
 
@@ -262,9 +263,11 @@ def container_run_argv(
     ``no-new-privileges``, read-only root with tmpfs ``/tmp`` and ``/home/agent``,
     ``--pids-limit``, ``--memory`` (= ``--memory-swap``: no swap), ``--cpus``, no network
     unless ``spec.net``, uid 1000, the workspace volume at ``/workspace``; grants are bound
-    at their own paths, read-only unless rw; ``broker_mount`` (the host mountpoint of the
-    island's grant broker, :mod:`atoll.islands.brokermount`) at ``/grants``. Nothing else
-    from the host is mounted.
+    at their own paths, read-only unless rw. ``hook_shim``: the island's ``atoll`` (only
+    ``atoll hook EVENT``, which sets the state on the container's own tmux server), bound
+    read-only at ``/usr/local/bin/atoll``. ``broker_mount``: the host mountpoint of the
+    island's grant broker (:mod:`atoll.islands.brokermount`), bound at ``/grants``.
+    Nothing else from the host is mounted.
     """
     if spec.kind not in CONTAINER_KINDS:
         raise UsageError(f"{spec.kind} is not a container kind")
@@ -291,12 +294,24 @@ def container_run_argv(
     for name, (soft, hard) in sorted((ulimits or {}).items()):
         argv += ["--ulimit", f"{name}={soft}:{hard}"]
     argv += ["-v", f"{volume}:{CONTAINER_WORKSPACE}"]
+    if hook_shim is not None:
+        check_abs_path(hook_shim, "hook shim")
+        argv += ["-v", f"{hook_shim}:/usr/local/bin/atoll:ro"]
     for g in spec.grants:
         argv += ["-v", f"{g.path}:{g.path}:{'rw' if g.rw else 'ro'}"]
     if broker_mount:
         check_abs_path(broker_mount, "broker mount")
         argv += ["--mount", f"type=bind,source={broker_mount},destination=/grants"]
     return [*argv, spec.image, *command]
+
+
+@dataclass(frozen=True)
+class HookChannel:
+    """Host paths of a bwrap pane's hook channel: its FIFO (made by the relay, in the
+    island's directory) and the ``atoll`` shim shipped with atoll (hookshim.sh)."""
+
+    fifo: str
+    shim: str
 
 
 def bwrap_argv(
@@ -307,6 +322,7 @@ def bwrap_argv(
     home: str | None = None,
     new_session: bool = True,
     broker_mount: str | None = None,
+    hook: HookChannel | None = None,
 ) -> list[str]:
     """The argv that runs ``command`` in a bubblewrap sandbox for ``spec``.
 
@@ -316,9 +332,12 @@ def bwrap_argv(
     own paths. Every namespace is unshared (the network is shared only with ``spec.net``),
     the command runs in a new session (no TIOCSTI into the caller's terminal,
     CVE-2017-5226) and dies with its parent; nested user namespaces are disabled.
-    Inside, ``prlimit`` caps processes (``RLIMIT_NPROC`` = ``spec.pids``, counted in the
-    sandbox's user namespace) and each process's data size (``RLIMIT_DATA`` =
-    ``spec.memory``); bwrap has no cgroup, so there is no total memory or CPU cap.
+    With ``hook``, the island's hook channel (:mod:`atoll.islands.hookrelay`) is bound in:
+    the FIFO at ``/run/atoll/hook`` (``$ATOLL_HOOK_FIFO``) and the ``atoll`` shim, read-only,
+    at ``/run/atoll/bin/atoll``. Inside, ``prlimit`` caps processes (``RLIMIT_NPROC`` =
+    ``spec.pids``, counted in the sandbox's user namespace) and each process's data size
+    (``RLIMIT_DATA`` = ``spec.memory``); bwrap has no cgroup, so there is no total memory
+    or CPU cap.
     ``broker_mount``: the host mountpoint of the island's grant broker, bound at ``/grants``
     when it exists (``--bind-try``; :mod:`atoll.islands.brokermount`).
     """
@@ -354,6 +373,12 @@ def bwrap_argv(
         "--tmpfs", "/var/tmp",
         "--tmpfs", "/run",
     ]
+    if hook is not None:
+        check_abs_path(hook.fifo, "hook FIFO")
+        check_abs_path(hook.shim, "hook shim")
+        argv += ["--ro-bind-try", hook.shim, "/run/atoll/bin/atoll",
+                 "--bind-try", hook.fifo, "/run/atoll/hook",
+                 "--setenv", "ATOLL_HOOK_FIFO", "/run/atoll/hook"]
     if spec.net:
         argv += ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
     ws_grant: Grant | None = None

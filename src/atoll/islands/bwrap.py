@@ -30,6 +30,7 @@ from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, 
 from atoll.core.islands import (
     ISLANDS_SUBDIR,
     Grant,
+    HookChannel,
     IslandKindName,
     IslandSpec,
     bwrap_argv,
@@ -38,10 +39,11 @@ from atoll.core.islands import (
 from atoll.exec.files import read_as
 from atoll.exec.process import Completed
 from atoll.exec.runner import Runner, Sudo
-from atoll.islands.base import IslandExistsError, IslandInfo
+from atoll.islands.base import Found, IslandExistsError, IslandInfo, IslandServer, Scope
 from atoll.islands.container import base_commits
 from atoll.islands.copyin import copy_in
 from atoll.islands.grants import check_grant
+from atoll.islands.hookrelay import SHIM, hook_fifo_name, hook_relay_argv
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
 META = "meta.json"
@@ -213,9 +215,12 @@ class BwrapIsland:
     def pane_command(self, argv: list[str]) -> list[str]:
         """The pane's argv in the sandbox, without ``--new-session`` (see
         :func:`atoll.core.islands.bwrap_argv`: the pane pty must stay the controlling
-        terminal, and nothing outside the sandbox reads it)."""
-        return bwrap_argv(self.spec, self.workspace, argv, home=self.sandbox_home,
-                          new_session=False, broker_mount=self.broker_mount)
+        terminal, and nothing outside the sandbox reads it), started by the hook relay
+        (:mod:`atoll.islands.hookrelay`) so the agent's hooks inside reach this pane."""
+        return hook_relay_argv(self.path, bwrap_argv(
+            self.spec, self.workspace, argv, home=self.sandbox_home, new_session=False,
+            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM),
+            broker_mount=self.broker_mount))
 
     @property
     def broker_mount(self) -> str:
@@ -247,6 +252,29 @@ class BwrapIsland:
         self.host_runner().run(["fusermount3", "-u", "-z", "-q", "--", self.broker_mount],
                                timeout=30)
         self._remove_dir()
+
+    def pane_first(self) -> list[str] | None:
+        """Nothing before the sandbox: ``--die-with-parent`` and the pid namespace end
+        every process of the pane with it."""
+        return None
+
+    def check(self) -> None:
+        """Nothing to check before the ledger record: :meth:`create` checks the agent user
+        and refuses a taken name."""
+
+    def purge_problems(self, found: Found) -> list[str]:
+        from atoll.islands.purge import git_problems
+
+        return git_problems(found)
+
+    def leftovers(self, socket: str = DEFAULT_SOCKET) -> list[str]:
+        left = []
+        if self.exists():
+            left.append(f"directory {self.path}")
+        if self.tmux(socket).has_session(self.spec.name) and self.owns_session(
+                self.spec.name, socket):
+            left.append(f"session {self.spec.name} of {self.agent_user}")
+        return left
 
     def describe(self) -> IslandInfo:
         return IslandInfo(
@@ -301,3 +329,32 @@ def _meta_at(probe: BwrapIsland, path: str) -> IslandMeta | None:
         return parse_island_meta(data)
     except InvalidMetaError:
         return None
+
+
+def make(spec: IslandSpec) -> BwrapIsland:
+    return BwrapIsland(spec)
+
+
+def discover(kind: str, scope: Scope) -> list[IslandServer]:
+    """None of its own: a bwrap island's sessions live on its agent user's tmux server
+    (discovered as ``user``; ``@atoll_island`` says ``bwrap``)."""
+    return []
+
+
+def find(kind: str, target: str, scope: Scope) -> list[Found]:
+    """The operator's bwrap islands named ``target`` (or with that id) in the scope's agent
+    users' homes."""
+    found = []
+    for user in scope.users:
+        for bw in list_bwrap_islands(user):
+            if bw.spec.operator != scope.operator or target not in (bw.spec.name, bw.island_id):
+                continue
+            meta = bw.read_meta()
+            granted = bw.spec.project_granted() is not None
+            found.append(Found(
+                island=bw, where=f"bwrap island {bw.path}",
+                base_commits=meta.base_commits if meta is not None else None,
+                check_path=None if granted else bw.workspace,
+                check_runner=None if granted else bw.runner(),
+            ))
+    return found

@@ -40,10 +40,9 @@ FILES_PER_RECORD = 200
 def _island_runner(ctx: Context, target: str, as_user: str | None
                    ) -> tuple[Server, str, Runner, str, str]:
     """(server, tmux ref, a runner inside the island, its key, the default directory)."""
-    from atoll.service.grants import place_of_server
-    from atoll.service.sessions import resolve_target
+    from atoll.service.grants import place_of_server, resolve_session
 
-    server, ref = resolve_target(ctx, target, as_user)
+    server, ref = resolve_session(ctx, target, as_user)
     place = place_of_server(server, ref)
     if place.key.startswith("bwrap:"):
         from atoll.islands.bwrap import list_bwrap_islands

@@ -72,11 +72,19 @@ def place_of_server(server: Server, ref: str) -> BrokerPlace:
     return brokermount.user_place(server.user)
 
 
+def resolve_session(ctx: Context, target: str, as_user: str | None = None
+                    ) -> tuple[Server, str]:
+    """The server and tmux reference of session ``target`` on this host
+    (:func:`atoll.service.place.resolve_local`)."""
+    from atoll.service.place import Target, resolve_local
+
+    place = resolve_local(ctx, Target(target, None, as_user))
+    return place.server, place.ref
+
+
 def place_of(ctx: Context, target: str, as_user: str | None = None) -> BrokerPlace:
     """Resolve ``target`` (a session) into its island's broker place."""
-    from atoll.service.sessions import resolve_target
-
-    server, ref = resolve_target(ctx, target, as_user)
+    server, ref = resolve_session(ctx, target, as_user)
     return place_of_server(server, ref)
 
 
