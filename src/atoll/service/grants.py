@@ -113,8 +113,8 @@ def add_grant(ctx: Context, place: BrokerPlace, path: str, *, rw: bool = False,
               name: str | None = None) -> dict[str, Any]:
     """Record ``grant.add`` and have the running broker of ``place`` add ``path``."""
     details = {"rw": rw, "name": name, "inside": place.inside}
-    with audit.auditor(ctx).action("grant.add", {"island": place.key, "path": path},
-                                   details) as intent:
+    target = {"host": ctx.host, "island": place.key, "path": path}
+    with audit.auditor(ctx).action("grant.add", target, details) as intent:
         reply = control.call(place.key, {"op": "grant", "path": path, "rw": rw, "name": name,
                                          "by": intent.get("actor"), "seq": intent.get("seq")})
     out: dict[str, Any] = reply["grant"]
@@ -134,7 +134,8 @@ def revoke(ctx: Context, target: str, what: str, as_user: str | None = None
     if not found:
         raise NotFoundError(f"no grant {what!r} in {place.key}")
     g = found[0]
-    with audit.action(ctx, "grant.revoke", {"island": place.key, "path": g["path"]},
+    record = {"host": ctx.host, "island": place.key, "path": g["path"]}
+    with audit.action(ctx, "grant.revoke", record,
                       {"name": g["name"], "crossings": g["crossings"]}):
         reply = control.call(place.key, {"op": "revoke", "grant": g["name"]})
     out: dict[str, Any] = reply["grant"]
