@@ -336,3 +336,49 @@ def transcript_cmd(ctx: click.Context, session: str) -> None:
             f"transcript {path} does not match its ledger record ({state})"
         )
     click.echo(f"{path}  sha256 {sha}  {'matches' if matches else 'open'}")
+
+
+@audit_group.command("crossings")
+@click.argument("target", metavar="[TARGET]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--as", "as_user", metavar="USER", help="Agent user whose session TARGET is.")
+@click.pass_context
+def crossings_cmd(ctx: click.Context, target: str | None, as_json: bool,
+                  as_user: str | None) -> None:
+    """What crossed an island's boundary, and who granted it: every read and write
+    through a grant, intake and export (any `crossing.*` record), with bytes and SHA-256.
+
+    TARGET is a session (its island is looked up) or an island key as the records name it
+    (`user:AGENT`, `bwrap:AGENT:ID`, `docker:CONTAINER`); none: every island.
+    """
+    from atoll.core.crossings import crossing_rows
+
+    island = None
+    if target:
+        if target.startswith(("user:", "bwrap:", "docker:", "podman:")):
+            island = target
+        else:
+            from atoll.service.context import context_from_environment
+            from atoll.service.grants import place_of
+
+            island = place_of(context_from_environment(), target, as_user).key
+    rows = crossing_rows(_ledger(ctx).iter_events(), island)
+    if as_json:
+        click.echo(msgspec.json.encode({"island": island, "crossings": rows,
+                                        "schema_version": 1}).decode())
+        return
+    cols = ("SEQ", "TIME", "ACTION", "STATE", "ISLAND", "PATH", "BYTES", "SHA256", "GRANTED BY")
+    out: list[tuple[str, ...]] = []
+    for r in rows:
+        by = r["granted_by"] if isinstance(r["granted_by"], dict) else {}
+        out.append((str(r["seq"]), str(r["time"] or ""), r["action"], r["state"],
+                    _clean(str(r["island"] or "")), _clean(r["path"]),
+                    "" if r["bytes"] is None else str(r["bytes"]),
+                    str(r["sha256"] or "")[:16], str(by.get("user", ""))))
+    for line in aligned(cols, out, right=frozenset({"SEQ", "BYTES"})):
+        click.echo(line)
+
+
+def _clean(text: str) -> str:
+    """Control characters shown as '?' (a path may hold anything the agent named a file)."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:120]

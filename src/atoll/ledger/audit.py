@@ -45,6 +45,8 @@ ACTIONS: frozenset[str] = frozenset(
         "island.purge",
         "grant.add",
         "grant.revoke",
+        "crossing.read",
+        "crossing.write",
         "crossing.intake",
         "crossing.export",
         "config.change",
