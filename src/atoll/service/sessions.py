@@ -120,6 +120,9 @@ def new_session(ctx: Context, req: NewSession,
             req = replace(req, as_user=chosen.user)
         elif req.island == "user":
             warning = chosen.warning
+    from atoll.service.policy import enforce_new  # host policy (issue 17), before anything runs
+
+    enforce_new(ctx, req.island, req.as_user, argv, req.name)
     server = _new_session(ctx, req, agent, argv)
     if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
         warn(warning)
@@ -178,8 +181,10 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         transcript = None
         if req.record or ctx.record:
             transcript = audit.start_recording(ctx, server, req.name)
+        from atoll.service.limits import joined_client  # the agent's cgroups (issue 17)
+
         try:
-            server.client.new_session(
+            joined_client(server.client, server.user, ctx.operator).new_session(
                 req.name, argv, cwd=cwd, options=options, env=env,
                 pipe_command=transcript.pipe_command if transcript else None,
                 first=reaper_argv(),

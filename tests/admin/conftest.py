@@ -1,0 +1,105 @@
+"""Fixtures of the ``atoll admin`` tests: this test process's own view of the host files
+``atoll admin`` writes, and the accounts it makes removed afterwards.
+
+``atoll admin`` writes ``/etc/atoll``, ``/var/lib/atoll`` and ``/etc/cron.d``, which every
+atoll on this machine reads (other test runs of the same machine included). So the test
+process moves into its own mount namespace once (unshare(2) CLONE_NEWNS, as root) and
+mounts a fresh tmpfs on each of those directories per test module: the real ``atoll``,
+``sudo`` and ``visudo`` processes the tests start inherit that view; no other process
+sees it. Users, groups and ``/etc/sudoers.d`` files are real and global: their names carry
+a random tag, and they are removed at the end of the module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import grp
+import os
+import pwd
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atoll.core import admin as text
+
+CLONE_NEWNS = 0x00020000
+PRIVATE_DIRS = ("/etc/atoll", "/var/lib/atoll", "/etc/cron.d")
+_state = {"private": False}
+
+
+def _private_namespace() -> None:
+    if _state["private"]:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        pytest.fail(f"unshare(CLONE_NEWNS) failed: {os.strerror(err)} (needs root)")
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    _state["private"] = True
+
+
+class Accounts:
+    """Names made by ``atoll admin`` in a test, removed (processes, home, sudoers) after."""
+
+    def __init__(self) -> None:
+        self.users: list[str] = []
+
+    def track(self, *names: str) -> None:
+        self.users += names
+
+    def cleanup(self) -> None:
+        for name in self.users:
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        for name in self.users:
+            for prefix in (text.PERSON_PREFIX, text.LEAD_PREFIX):
+                Path(f"{text.SUDOERS_DIR}/{prefix}{name}").unlink(missing_ok=True)
+            with contextlib.suppress(KeyError):
+                pwd.getpwnam(name)
+                subprocess.run(["userdel", "-r", "-f", name], capture_output=True)
+
+
+def _exists_group(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_files() -> Iterator[None]:
+    """Fresh, private /etc/atoll, /var/lib/atoll and /etc/cron.d for this module; the
+    host ledger's accounts and groups removed afterwards when this module made them."""
+    if os.geteuid() != 0:
+        pytest.fail("the admin tests create users and sudoers: run them as root")
+    _private_namespace()
+    had = {g: _exists_group(g) for g in (text.OPS_GROUP, text.AGENT_GROUP, text.LEDGER_USER)}
+    created = [d for d in PRIVATE_DIRS if not os.path.exists(d)]
+    for d in PRIVATE_DIRS:
+        os.makedirs(d, mode=0o755, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "tmpfs", d],
+                       check=True)
+    try:
+        yield
+    finally:
+        for d in PRIVATE_DIRS:
+            subprocess.run(["umount", "-l", d], capture_output=True)
+        for d in created:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        Path(f"{text.SUDOERS_DIR}/{text.LEDGER_SUDOERS}").unlink(missing_ok=True)
+        if not had[text.LEDGER_USER]:
+            subprocess.run(["userdel", "-f", text.LEDGER_USER], capture_output=True)
+        for g in (text.OPS_GROUP, text.AGENT_GROUP):
+            if not had[g]:
+                subprocess.run(["groupdel", g], capture_output=True)
+
+
+@pytest.fixture
+def accounts() -> Iterator[Accounts]:
+    made = Accounts()
+    yield made
+    made.cleanup()
