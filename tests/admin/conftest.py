@@ -53,6 +53,18 @@ class Accounts:
     def cleanup(self) -> None:
         for name in self.users:
             subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        import time
+
+        for name in self.users:  # cgroups of `atoll admin limits` (empty once pkill is done)
+            for ctrl in ("cpu", "memory", "pids"):
+                group = Path(f"/sys/fs/cgroup/{ctrl}/atoll/{name}")
+                for _ in range(50):
+                    if not group.exists():
+                        break
+                    try:
+                        group.rmdir()
+                    except OSError:
+                        time.sleep(0.1)  # its last processes are still exiting
         for name in self.users:
             for prefix in (text.PERSON_PREFIX, text.LEAD_PREFIX):
                 Path(f"{text.SUDOERS_DIR}/{prefix}{name}").unlink(missing_ok=True)
@@ -90,6 +102,9 @@ def host_files() -> Iterator[None]:
         for d in created:
             with contextlib.suppress(OSError):
                 os.rmdir(d)
+        for ctrl in ("cpu", "memory", "pids"):  # the subtree `admin limits` made, if empty
+            with contextlib.suppress(OSError):
+                os.rmdir(f"/sys/fs/cgroup/{ctrl}/atoll")
         Path(f"{text.SUDOERS_DIR}/{text.LEDGER_SUDOERS}").unlink(missing_ok=True)
         if not had[text.LEDGER_USER]:
             subprocess.run(["userdel", "-f", text.LEDGER_USER], capture_output=True)

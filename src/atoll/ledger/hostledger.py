@@ -157,7 +157,10 @@ _PROBE = ("import sys, json, " + APPEND_MODULE + "\n"
           "list(sys.modules.values()) if getattr(m, '__file__', None)})}))")
 
 
-def _bad(path: str) -> str | None:
+def _bad(path: str, ancestor: bool = False) -> str | None:
+    """Why ``path`` is not root's alone (None when it is, or does not exist). An
+    ``ancestor`` (a parent of what is run, not itself on sys.path) may also be a root-owned
+    sticky directory such as /tmp: others cannot rename or remove root's entries in it."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -167,16 +170,18 @@ def _bad(path: str) -> str | None:
     if stat.S_ISLNK(st.st_mode):
         if st.st_uid != 0:
             return f"{path} is a symlink owned by uid {st.st_uid}"
-        return _bad(os.path.realpath(path))
+        return _bad(os.path.realpath(path), ancestor)
+    if ancestor and st.st_uid == 0 and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
+        return None
     if not trusted_stat(st):
         return (f"{path} is owned by uid {st.st_uid} with mode {stat.filemode(st.st_mode)} "
                 "(must be root's, writable by nobody else)")
     return None
 
 
-def _with_parents(path: str) -> list[str]:
+def _parents(path: str) -> list[str]:
     out = []
-    cur = Path(os.path.abspath(path))
+    cur = Path(os.path.abspath(path)).parent
     while True:
         out.append(str(cur))
         if cur.parent == cur:
@@ -193,19 +198,21 @@ def untrusted_code(python: str) -> list[str]:
     if not res.ok:
         return [f"{python} cannot import {APPEND_MODULE}: {res.stderr.strip()[-300:]}"]
     info = msgspec.json.decode(res.stdout.strip().splitlines()[-1])
-    paths: set[str] = set()
+    strict: set[str] = set()
     for p in (python, os.path.realpath(python)):
-        paths.update(_with_parents(p))
+        strict.add(p)
     for entry in info["path"]:
         if not entry or not os.path.exists(entry):
             continue
-        paths.update(_with_parents(entry))
+        strict.add(entry)
         if os.path.isdir(entry):
-            paths.update(os.path.join(entry, n) for n in os.listdir(entry) if n.endswith(".pth"))
+            strict.update(os.path.join(entry, n) for n in os.listdir(entry) if n.endswith(".pth"))
     for file in info["files"]:
-        paths.update(_with_parents(file))
+        strict.update((file, os.path.dirname(file)))
         cache = os.path.join(os.path.dirname(file), "__pycache__")
-        paths.add(cache)
+        strict.add(cache)
         if os.path.isdir(cache):
-            paths.update(os.path.join(cache, n) for n in os.listdir(cache))
-    return [bad for bad in (_bad(p) for p in sorted(paths)) if bad]
+            strict.update(os.path.join(cache, n) for n in os.listdir(cache))
+    ancestors = {a for p in strict for a in _parents(p)} - strict
+    found = [_bad(p) for p in sorted(strict)] + [_bad(p, True) for p in sorted(ancestors)]
+    return [bad for bad in found if bad]

@@ -304,6 +304,10 @@ def plan_restore() -> list[Change]:
 
     out = []
     for user, values in sorted(read_config().items()):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue  # an account removed since; its entry does nothing
         current = status(user)
         if not (current and current.get("applied")):
             out.append(Change("cgroup.apply", user, f"restore {user}'s cgroups",
