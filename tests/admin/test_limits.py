@@ -83,6 +83,11 @@ def test_limits_cap_every_session_of_the_agent_user_in_the_kernel(
         assert res.returncode == 0, res.stderr
         forked = int(wait_for(result))
         assert 0 < forked < 20  # fork() failed at pids.max, inside the kernel
+        listed = atoll("ls", user=human, env={"ATOLL_TMUX_SOCKET": sock})
+        assert f"atoll: caps: {agent}: cpus 0.5, memory 0.1 GiB, pids 20 (now " in listed.stderr
+        doctor = atoll("doctor", "--here", "--json", user=human)
+        caps = json.loads(doctor.stdout)["caps"][agent]
+        assert caps["pids"] == 20 and caps["applied"] is True and caps["pids_current"] >= 2
         server = run_as(agent, ["tmux", "-L", sock, "display-message", "-p", "#{pid}"])
         pid = server.stdout.strip()
         groups = Path(f"/proc/{pid}/cgroup").read_text()

@@ -263,6 +263,12 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
 
     for line in host_problems(listing) + row_reasons(listing):
         click.echo(line, err=True)
+    if not (all_hosts or hosts):  # resource caps of this host's agent users (issue 17)
+        from atoll.service.limits import caps_of, describe
+
+        agents = sorted({r.agent_user for r in listing.sessions} - {ctx.operator})
+        for user, state in caps_of(agents).items():
+            click.echo(f"atoll: caps: {describe(user, state)}", err=True)
     click.echo(table(listing, color=sys.stdout.isatty()))
 
 

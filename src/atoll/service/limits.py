@@ -315,3 +315,39 @@ def plan_restore() -> list[Change]:
     if out:
         require_v1()
     return out
+
+
+def caps_of(users: list[str]) -> dict[str, dict[str, object]]:
+    """``{agent user: status}`` for those of ``users`` with limits (see :func:`status`);
+    an unreadable limits file gives {} (``atoll admin check`` reports it)."""
+    out: dict[str, dict[str, object]] = {}
+    for user in users:
+        try:
+            found = status(user)
+        except AtollError:
+            return {}
+        if found is not None:
+            out[user] = found
+    return out
+
+
+def describe(user: str, state: dict[str, object]) -> str:
+    """One line: ``wes-agent: cpus 2, memory 4.0 GiB, pids 512 (now 12 pids, 1.1 GiB)``."""
+    parts = []
+    if "cpus" in state:
+        parts.append(f"cpus {state['cpus']:g}" if isinstance(state["cpus"], float | int)
+                     else "cpus ?")
+    memory, used = state.get("memory"), state.get("memory_bytes")
+    if isinstance(memory, int):
+        parts.append(f"memory {memory / (1 << 30):.1f} GiB")
+    if "pids" in state:
+        parts.append(f"pids {state['pids']}")
+    now = []
+    if isinstance(state.get("pids_current"), int):
+        now.append(f"{state['pids_current']} pids")
+    if isinstance(used, int):
+        now.append(f"{used / (1 << 30):.1f} GiB")
+    tail = f" (now {', '.join(now)})" if now else ""
+    if not state.get("applied"):
+        tail += " NOT APPLIED (atoll admin limits --restore)"
+    return f"{user}: {', '.join(parts) or 'no cap'}{tail}"
