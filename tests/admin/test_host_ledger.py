@@ -20,6 +20,7 @@ from atoll.core.errors import PermissionDeniedError
 from atoll.ledger.hostledger import HOST_LEDGER_PATH, read_conf, untrusted_code
 from tests.admin.conftest import Accounts
 from tests.support.proc import atoll, run_as
+from tests.support.users import UserFactory
 
 pytestmark = pytest.mark.root
 LEDGER = Path(HOST_LEDGER_PATH)
@@ -189,3 +190,15 @@ def test_init_refuses_code_an_operator_could_edit(tmp_path: Path) -> None:
 
     with pytest.raises(PermissionDeniedError, match="not root's alone"):
         plan_init(python)
+
+
+def test_an_action_the_host_ledger_does_not_take_does_not_happen(
+        team: tuple[str, str], users: UserFactory) -> None:
+    outsider = users.user(users.name("hlo"))  # not in atoll-ops: sudo refuses the append
+    sock = f"atoll-test-{tag()}"
+    res = atoll("new", "hl-out", "--as", outsider, "--dir", "/tmp", "--", "sleep", "100",
+                user=outsider, socket=sock)
+    assert res.returncode == 1
+    assert "host ledger" in res.stderr and "not in group atoll-ops" in res.stderr
+    assert run_as(outsider, ["tmux", "-L", sock, "has-session", "-t", "=hl-out"]
+                  ).returncode != 0

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from atoll.core.admin import LEDGER_USER, redact
+from atoll.core.admin import LEDGER_USER, OPS_GROUP, redact
 from atoll.core.config import ConfigError
 from atoll.core.errors import AtollError
 from atoll.exec.process import run_argv
@@ -139,6 +139,11 @@ class Mirror:
         except AtollError as exc:
             raise LedgerWriteError(f"host ledger: {exc}") from exc
         if not res.ok:
+            if res.stderr.startswith("sudo:"):
+                raise LedgerWriteError(
+                    f"host ledger {self.conf.path}: sudo does not let you append to it (not "
+                    f"in group {OPS_GROUP}? ask root: usermod -a -G {OPS_GROUP} YOU, or atoll "
+                    "admin add-person YOU); nothing was done")
             why = res.stderr.strip().splitlines()[-1:] or [f"exit {res.returncode}"]
             raise LedgerWriteError(f"host ledger {self.conf.path}: {why[0][:300]} (see atoll "
                                    "admin check)")
