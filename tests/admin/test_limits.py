@@ -141,3 +141,24 @@ def test_layout_detection_names_v2_and_v1(tmp_path: Path) -> None:
                   "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
                   "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n")
     assert layout(str(v1)) == "v1"
+
+
+def test_setting_a_limit_moves_an_agent_server_that_already_runs(
+        person: tuple[str, str]) -> None:
+    need_v1()
+    human, agent = person
+    sock = f"atoll-test-{secrets.token_hex(3)}"
+    env = {"ATOLL_TMUX_SOCKET": sock}
+    try:
+        res = atoll("new", "early", "--as", agent, "--dir", "/tmp", "--", "sleep", "300",
+                    user=human, env=env)
+        assert res.returncode == 0, res.stderr
+        pid = run_as(agent, ["tmux", "-L", sock, "display-message", "-p", "#{pid}"]
+                     ).stdout.strip()
+        assert f"pids:/atoll/{agent}" not in Path(f"/proc/{pid}/cgroup").read_text()
+        ok("admin", "limits", agent, "--pids", "100")
+        assert f"pids:/atoll/{agent}" in Path(f"/proc/{pid}/cgroup").read_text()
+        procs = Path(f"/sys/fs/cgroup/pids/atoll/{agent}/cgroup.procs").read_text().split()
+        assert pid in procs and len(procs) >= 2  # the server and its session's processes
+    finally:
+        run_as(agent, ["tmux", "-L", sock, "kill-server"])

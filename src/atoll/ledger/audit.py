@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psutil
-
 from atoll.core.errors import AtollError
 from atoll.ledger.store import Ledger
 
@@ -123,6 +121,8 @@ def _verified_sudo(env: Mapping[str, str]) -> tuple[str | None, dict[str, str] |
     if not name or not uid_text.isdigit():
         return None, None
     uid = int(uid_text)
+    import psutil  # not at the top: the host ledger append command imports this module
+
     try:
         if pwd.getpwuid(uid).pw_name != name:
             return None, None
