@@ -202,3 +202,8 @@ def test_an_action_the_host_ledger_does_not_take_does_not_happen(
     assert "host ledger" in res.stderr and "not in group atoll-ops" in res.stderr
     assert run_as(outsider, ["tmux", "-L", sock, "has-session", "-t", "=hl-out"]
                   ).returncode != 0
+    own = Path(f"/home/{outsider}/.local/state/atoll/ledger.jsonl").read_text().splitlines()
+    tail = [json.loads(x) for x in own][-2:]
+    assert [r["outcome"] for r in tail] == ["intent", "error"]
+    assert tail[1]["details"]["intent"] == tail[0]["seq"]
+    assert "host ledger" in tail[1]["details"]["error"]

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from atoll.core.errors import AtollError
+from atoll.ledger.errors import LedgerWriteError
 from atoll.ledger.store import Ledger
 
 ACTIONS: frozenset[str] = frozenset(
@@ -221,7 +222,13 @@ class Audit:
         }
         stored = self.ledger.append(event)
         if self.mirror is not None:
-            self.mirror({**event, "details": {**clear, "source_seq": stored["seq"]}})
+            try:
+                self.mirror({**event, "details": {**clear, "source_seq": stored["seq"]}})
+            except LedgerWriteError as exc:
+                if outcome == "intent":  # the action will not happen: say so here too
+                    self.ledger.append({**event, "outcome": "error", "details": {
+                        "intent": stored["seq"], "error": _one_line_error(exc)}})
+                raise
         return stored
 
     @contextmanager
