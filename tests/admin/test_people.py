@@ -151,3 +151,17 @@ def test_a_sudoers_text_visudo_rejects_is_never_installed() -> None:
     leftovers = [n for n in os.listdir(text.SUDOERS_DIR) if "atoll-test-broken" in n]
     assert leftovers == []
     assert run_as(None, ["visudo", "-c", "-q"]).returncode == 0
+
+
+def test_the_grant_of_a_deleted_lead_account_can_still_be_revoked(accounts: Accounts) -> None:
+    lead, junior = f"dl{tag()}", f"dj{tag()}"
+    accounts.track(lead, f"{lead}-agent", junior, f"{junior}-agent")
+    admin("add-person", lead)
+    admin("add-person", junior)
+    admin("lead", lead, "--over", f"{junior}-agent")
+    import subprocess
+
+    subprocess.run(["userdel", "-r", "-f", lead], check=True, capture_output=True)
+    assert Path(text.lead_file(lead)).exists()
+    assert kinds(admin("unlead", lead, "--over", f"{junior}-agent")) == ["sudoers.remove"]
+    assert not Path(text.lead_file(lead)).exists()

@@ -311,7 +311,7 @@ def plan_lead(lead: str, over: list[str], *, remove: bool = False) -> list[Chang
     agents = [validate_user_name(a) for a in over]
     if not agents:
         raise UsageError("name at least one agent user with --over")
-    if not user_exists(lead):
+    if not remove and not user_exists(lead):  # a removed account's grant can still go
         raise NotFoundError(f"no user {lead} on this host (atoll admin add-person {lead})")
     current = set(current_leads().get(lead, []))
     if remove:
