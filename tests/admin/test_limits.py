@@ -162,3 +162,13 @@ def test_setting_a_limit_moves_an_agent_server_that_already_runs(
         assert pid in procs and len(procs) >= 2  # the server and its session's processes
     finally:
         run_as(agent, ["tmux", "-L", sock, "kill-server"])
+
+
+def test_a_cgroup_v2_host_is_refused_with_a_message_saying_so(
+        monkeypatch: pytest.MonkeyPatch, person: tuple[str, str]) -> None:
+    from atoll.core.errors import AtollError
+    from atoll.service import limits
+
+    monkeypatch.setattr(limits, "layout", lambda *a: "v2")
+    with pytest.raises(AtollError, match=r"cgroup v2 only .*no limit was set"):
+        limits.plan_limits(person[1], None, None, 10)

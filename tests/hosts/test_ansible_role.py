@@ -45,7 +45,9 @@ def _inventory(bed: Testbed, hosts: list[TestHost], leads: dict[str, list[dict[s
     data = {"atoll": {"hosts": {h.name: {"atoll_leads": leads[h.name]} for h in hosts},
                       "vars": {"ansible_user": "deployer",
                                "ansible_python_interpreter": "/usr/bin/python3",
-                               "atoll_install": False,
+                               # installed already (the hosts' venv /opt/atoll); no index
+                               # is reachable from a test host, so pip must find it there
+                               "atoll_install": True, "atoll_pip_args": ["--no-index"],
                                "atoll_people": [{"name": "wes"}, {"name": "nadia"},
                                                 {"name": bed.operator.name}],
                                "atoll_policy": 'forbid_flags = ["--yolo"]\n'}}}
