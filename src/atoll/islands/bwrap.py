@@ -30,6 +30,7 @@ from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, 
 from atoll.core.islands import (
     ISLANDS_SUBDIR,
     Grant,
+    HookChannel,
     IslandKindName,
     IslandSpec,
     bwrap_argv,
@@ -42,6 +43,7 @@ from atoll.islands.base import IslandExistsError, IslandInfo
 from atoll.islands.container import base_commits
 from atoll.islands.copyin import copy_in
 from atoll.islands.grants import check_grant
+from atoll.islands.hookrelay import SHIM, hook_fifo_name, hook_relay_argv
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
 META = "meta.json"
@@ -210,9 +212,11 @@ class BwrapIsland:
     def pane_command(self, argv: list[str]) -> list[str]:
         """The pane's argv in the sandbox, without ``--new-session`` (see
         :func:`atoll.core.islands.bwrap_argv`: the pane pty must stay the controlling
-        terminal, and nothing outside the sandbox reads it)."""
-        return bwrap_argv(self.spec, self.workspace, argv, home=self.sandbox_home,
-                          new_session=False)
+        terminal, and nothing outside the sandbox reads it), started by the hook relay
+        (:mod:`atoll.islands.hookrelay`) so the agent's hooks inside reach this pane."""
+        return hook_relay_argv(self.path, bwrap_argv(
+            self.spec, self.workspace, argv, home=self.sandbox_home, new_session=False,
+            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM)))
 
     def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
                     read_only: bool = False) -> list[str]:

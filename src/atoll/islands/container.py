@@ -46,6 +46,7 @@ from atoll.islands.base import IslandExistsError, IslandInfo
 from atoll.islands.copyin import copy_in
 from atoll.islands.engine import Engine, ulimits
 from atoll.islands.grants import hold_grant, verify_mounts
+from atoll.islands.hookrelay import SHIM
 from atoll.islands.image import require_image
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
@@ -127,7 +128,7 @@ class ContainerIsland:
         engine.check(*vol, self.volume)
         try:
             run = container_run_argv(self.spec, volume=self.volume, labels=labels,
-                                     ulimits=ulimits())
+                                     ulimits=ulimits(), hook_shim=SHIM)
             engine.check(*run, timeout=120)
             ready = self.runner().run(["tmux", "-V"], timeout=60)
             if not ready.ok:
