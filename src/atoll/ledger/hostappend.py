@@ -17,7 +17,12 @@ import sys
 
 import msgspec
 
+# Every import at the top: `atoll admin init` checks the files of exactly the modules that
+# importing this one loads (atoll.ledger.hostledger.untrusted_code).
+from atoll.core.errors import AtollError
+from atoll.ledger.audit import this_host
 from atoll.ledger.hostledger import HOST_LEDGER_PATH, MAX_RECORD_BYTES, host_record
+from atoll.ledger.store import Ledger
 
 
 def _fail(message: str, code: int) -> int:
@@ -38,10 +43,6 @@ def _read_stdin(cap: int) -> bytes:
 
 
 def main(argv: list[str], environ: dict[str, str], path: str = HOST_LEDGER_PATH) -> int:
-    from atoll.core.errors import AtollError
-    from atoll.ledger.audit import this_host
-    from atoll.ledger.store import Ledger
-
     if argv:
         return _fail("takes no arguments", 2)
     uid_text = environ.get("SUDO_UID", "")
