@@ -142,6 +142,8 @@ def test_the_append_command_takes_the_actor_from_sudo_and_refuses_forged_fields(
     assert res.returncode == 2 and "unexpected fields" in res.stderr
     res = append_as(junior, {**EVENT, "seq": 1})
     assert res.returncode == 2
+    res = append_as(junior, {**EVENT, "action": "audit.recover"})  # the store's own record
+    assert res.returncode == 2 and "unknown action" in res.stderr
     res = append_as(junior, {**EVENT, "details": {"text": "x" * 70_000}})
     assert res.returncode == 2 and "larger than" in res.stderr
     res = append_as(junior, EVENT)

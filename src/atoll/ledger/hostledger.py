@@ -85,7 +85,7 @@ def host_record(event: Mapping[str, object], uid: int, user: str, host: str,
     action, outcome = event.get("action"), event.get("outcome")
     target, details = event.get("target", {}), event.get("details", {})
     correlation = event.get("correlation")
-    if action not in ACTIONS and action != "audit.recover":
+    if action not in ACTIONS:  # audit.recover is written by the store alone
         raise ValueError(f"unknown action {str(action)[:64]!r}")
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {str(outcome)[:64]!r}")
