@@ -93,7 +93,7 @@ def test_a_lead_typing_into_a_juniors_agent_is_in_the_host_ledger_for_her(
         typed = atoll("type", "hl-s", "--as", agent, "rm -rf the secret", user=lead,
                       socket=sock)
         assert typed.returncode == 0, typed.stderr
-        shown = atoll("audit", "--host-ledger", "show", "--json", user=junior)
+        shown = atoll("audit", "show", "--host-ledger", "--json", user=junior)
         assert shown.returncode == 0, shown.stderr
         events = json.loads(shown.stdout)
         types = [e for e in events if e["action"] == "session.type"

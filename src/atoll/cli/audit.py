@@ -231,7 +231,22 @@ def audit_group(ctx: click.Context, ledger_file: str | None, host_ledger: bool) 
         ctx.invoke(show_cmd)
 
 
+def _host_ledger_opt(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """``show --host-ledger`` / ``verify --host-ledger``: as ``audit --host-ledger``."""
+    if value:
+        from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+        ctx.meta["atoll.ledger_option"] = HOST_LEDGER_PATH
+    return value
+
+
+host_ledger_opt = click.option("--host-ledger", is_flag=True, expose_value=False,
+                               is_eager=True, callback=_host_ledger_opt,
+                               help="This host's ledger (every operator's actions here).")
+
+
 @audit_group.command("show")
+@host_ledger_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of events.")
 @click.option("--since", metavar="T", help="Only events at or after T (RFC 3339, date, or 2h).")
 @click.option("--until", metavar="T", help="Only events at or before T.")
@@ -263,6 +278,7 @@ def show_cmd(ctx: click.Context, as_json: bool, since: str | None, until: str | 
 
 
 @audit_group.command("verify")
+@host_ledger_opt
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.option("--witness", metavar="HOST",
               help="Also use the checkpoints a witness host keeps for this one.")
