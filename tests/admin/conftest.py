@@ -2,11 +2,11 @@
 ``atoll admin`` writes, and the accounts it makes removed afterwards.
 
 ``atoll admin`` writes ``/etc/atoll``, ``/var/lib/atoll`` and ``/etc/cron.d``, which every
-atoll on this machine reads (other test runs of the same machine included). So the test
-process moves into its own mount namespace once (unshare(2) CLONE_NEWNS, as root) and
-mounts a fresh tmpfs on each of those directories per test module: the real ``atoll``,
-``sudo`` and ``visudo`` processes the tests start inherit that view; no other process
-sees it. Users, groups and ``/etc/sudoers.d`` files are real and global: their names carry
+atoll on this machine reads (other test runs of the same machine included). So for each
+test module the test process moves into a new mount namespace (unshare(2) CLONE_NEWNS, as
+root) with a fresh tmpfs on each of those directories, and moves back afterwards: the real
+``atoll``, ``sudo`` and ``visudo`` processes the tests start inherit that view; no other
+process sees it. Users, groups and ``/etc/sudoers.d`` files are real and global: their names carry
 a random tag, and they are removed at the end of the module.
 """
 
@@ -27,18 +27,34 @@ from atoll.core import admin as text
 
 CLONE_NEWNS = 0x00020000
 PRIVATE_DIRS = ("/etc/atoll", "/var/lib/atoll", "/etc/cron.d")
-_state = {"private": False}
 
 
-def _private_namespace() -> None:
-    if _state["private"]:
-        return
+@contextlib.contextmanager
+def private_namespace() -> Iterator[None]:
+    """Run the block in a new mount namespace, private from the host's, then return to the
+    original one (setns(2)) and the same working directory, so that later tests (whose
+    mounts, e.g. FUSE grants, dockerd must see) run where they always do. unshare(2) with
+    CLONE_NEWNS gives this thread its own fs_struct, which is what lets setns back succeed
+    even when other threads exist."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNS) != 0:
-        err = ctypes.get_errno()
-        pytest.fail(f"unshare(CLONE_NEWNS) failed: {os.strerror(err)} (needs root)")
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-    _state["private"] = True
+    original = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    before = os.readlink("/proc/thread-self/ns/mnt")
+    cwd = os.getcwd()
+    try:
+        if libc.unshare(CLONE_NEWNS) != 0:
+            err = ctypes.get_errno()
+            pytest.fail(f"unshare(CLONE_NEWNS) failed: {os.strerror(err)} (needs root)")
+        try:
+            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+            yield
+        finally:
+            if libc.setns(original, CLONE_NEWNS) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns back to the host's mount namespace: {os.strerror(err)}")
+            os.chdir(cwd)
+            assert os.readlink("/proc/thread-self/ns/mnt") == before
+    finally:
+        os.close(original)
 
 
 class Accounts:
@@ -87,18 +103,17 @@ def host_files() -> Iterator[None]:
     host ledger's accounts and groups removed afterwards when this module made them."""
     if os.geteuid() != 0:
         pytest.fail("the admin tests create users and sudoers: run them as root")
-    _private_namespace()
     had = {g: _exists_group(g) for g in (text.OPS_GROUP, text.AGENT_GROUP, text.LEDGER_USER)}
     created = [d for d in PRIVATE_DIRS if not os.path.exists(d)]
-    for d in PRIVATE_DIRS:
+    for d in created:
         os.makedirs(d, mode=0o755, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "tmpfs", d],
-                       check=True)
     try:
-        yield
+        with private_namespace():
+            for d in PRIVATE_DIRS:
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "tmpfs", d],
+                               check=True)
+            yield
     finally:
-        for d in PRIVATE_DIRS:
-            subprocess.run(["umount", "-l", d], capture_output=True)
         for d in created:
             with contextlib.suppress(OSError):
                 os.rmdir(d)
