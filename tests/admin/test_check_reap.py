@@ -40,6 +40,11 @@ def test_check_lists_each_problem_with_a_fix_that_fixes_it(
     agent = f"{person}-agent"
     accounts.track(person, agent)
     ok("admin", "add-person", person)
+    subprocess.run(["gpasswd", "-d", person, "atoll-ops"], check=True, capture_output=True)
+    assert any("not in group atoll-ops" in p["problem"] for p in problems_of(person))
+    fix = next(p["fix"] for p in problems_of(person) if "atoll-ops" in p["problem"])
+    subprocess.run(shlex.split(fix), check=True, capture_output=True)
+    assert problems_of(person) == []
     os.chmod(f"/home/{agent}", 0o755)
     subprocess.run(["usermod", "-a", "-G", "adm", agent], check=True)
     users.write_sudoers(f"atoll-test-root-{agent}", f"{agent} ALL=(ALL) NOPASSWD: ALL\n")

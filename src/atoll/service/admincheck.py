@@ -182,6 +182,10 @@ def problems() -> list[Problem]:
     for person in sorted(mapping):
         if admin.user_exists(person):
             out += _home(person)
+            if not admin.in_group(person, text.OPS_GROUP):
+                out.append(_problem(person, f"not in group {text.OPS_GROUP}: cannot append to "
+                                            "the host ledger, so every atoll action fails",
+                                    f"usermod -a -G {text.OPS_GROUP} {person}"))
     sockets = agent_sockets()
     for user in agent_users():
         out += _home(user) + _groups(user) + _sudo_as_root(user) + _limits(user)
