@@ -62,7 +62,8 @@ def admin_group() -> None:
     """
 
 
-@admin_group.command("add-person", epilog=EPILOG)
+@admin_group.command("add-person", epilog=EPILOG,
+                     short_help="A person, their agent user, and the rule between them.")
 @click.argument("person")
 @click.option("--agent-user", metavar="NAME", help="The agent user (default: PERSON-agent).")
 @dry_opt
@@ -76,7 +77,8 @@ def add_person_cmd(person: str, agent_user: str | None, dry_run: bool, as_json: 
            as_json)
 
 
-@admin_group.command("lead", epilog=EPILOG)
+@admin_group.command("lead", epilog=EPILOG,
+                     short_help="Let a lead act as (and see) agent users here.")
 @click.argument("lead")
 @click.option("--over", "over", multiple=True, required=True, metavar="AGENT_USER",
               help="An agent user LEAD may see and act as (repeatable).")
@@ -89,7 +91,8 @@ def lead_cmd(lead: str, over: tuple[str, ...], dry_run: bool, as_json: bool) -> 
     _apply(lambda: admin.ledger_base() + admin.plan_lead(lead, list(over)), dry_run, as_json)
 
 
-@admin_group.command("unlead", epilog=EPILOG)
+@admin_group.command("unlead", epilog=EPILOG,
+                     short_help="Take agent users from a lead here.")
 @click.argument("lead")
 @click.option("--over", "over", multiple=True, required=True, metavar="AGENT_USER",
               help="An agent user LEAD loses (repeatable).")
@@ -103,7 +106,8 @@ def unlead_cmd(lead: str, over: tuple[str, ...], dry_run: bool, as_json: bool) -
            dry_run, as_json)
 
 
-@admin_group.command("limits", epilog=EPILOG)
+@admin_group.command("limits", epilog=EPILOG,
+                     short_help="Kernel caps (cgroups) on an agent user's sessions.")
 @click.argument("agent_user", required=False)
 @click.option("--cpus", type=float, default=None, help="CPU cap in cores (e.g. 1.5).")
 @click.option("--memory", metavar="SIZE", default=None, help="Memory cap (e.g. 4g).")
@@ -138,7 +142,8 @@ def limits_cmd(agent_user: str | None, cpus: float | None, memory: str | None,
                                                             clear=clear), dry_run, as_json)
 
 
-@admin_group.command("policy", epilog=EPILOG)
+@admin_group.command("policy", epilog=EPILOG,
+                     short_help="Install /etc/atoll/policy.toml after checking it.")
 @click.argument("source", metavar="FILE|-")
 @dry_opt
 @json_opt
@@ -157,7 +162,8 @@ def policy_cmd(source: str, dry_run: bool, as_json: bool) -> None:
            dry_run, as_json)
 
 
-@admin_group.command("init", epilog=EPILOG)
+@admin_group.command("init", epilog=EPILOG,
+                     short_help="The host ledger and the reap schedule.")
 @dry_opt
 @json_opt
 def init_cmd(dry_run: bool, as_json: bool) -> None:
@@ -170,7 +176,8 @@ def init_cmd(dry_run: bool, as_json: bool) -> None:
     _apply(admininit.plan_init, dry_run, as_json)
 
 
-@admin_group.command("show", epilog=EPILOG)
+@admin_group.command("show", epilog=EPILOG,
+                     short_help="This host's people, leads and limits.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def show_cmd(as_json: bool) -> None:
     """Print this host's people, leads and limits as atoll admin manages them."""
@@ -193,7 +200,8 @@ def show_cmd(as_json: bool) -> None:
         click.echo(f"limits {user}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
 
 
-@admin_group.command("check", epilog=EPILOG)
+@admin_group.command("check", epilog=EPILOG,
+                     short_help="Every problem of the team setup, with its fix.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"problems": [{"subject", "problem", "fix"}]}.')
 @click.pass_context
