@@ -84,6 +84,11 @@ def _limits(user: str) -> list[Problem]:
     except AtollError as exc:
         return [_problem(user, f"limits cannot be read: {exc}", "atoll admin limits --restore")]
     if state is None:
+        if limits.layout() != "v1":
+            return [_problem(user, "no resource limits, and atoll admin limits supports only "
+                                   "the cgroup v1/hybrid layout, which this host lacks",
+                             "none with atoll yet; use island bwrap/docker --cpus/--memory/"
+                             "--pids per session (docs/admin.md, Limits)")]
         return [_problem(user, "no resource limits: its sessions may use the whole host",
                          f"atoll admin limits {user} --cpus 2 --memory 4g --pids 512")]
     if not state.get("applied"):
