@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import pwd
 import tomllib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -33,7 +33,9 @@ from atoll.exec.rootfile import read_root_file
 from atoll.tmux.client import TmuxClient
 
 if TYPE_CHECKING:
+    from atoll.islands.base import Island
     from atoll.service.admin import Change
+    from atoll.service.context import Context
 
 LIMITS_PATH = "/etc/atoll/limits.toml"
 CONTROLLERS = ("cpu", "memory", "pids")
@@ -250,6 +252,35 @@ def joined_client(client: TmuxClient, user: str, operator: str) -> TmuxClient:
     if not dirs:
         return client
     return msgspec.structs.replace(client, runner=Joined(client.runner, dirs))
+
+
+class _StartedJoined:
+    """``island`` whose :meth:`tmux` is the joined client: what
+    :func:`atoll.islands.base.start_session` gets, so only the call that may start the
+    agent's tmux server pays for joining. Everything else is the island's own."""
+
+    def __init__(self, island: Island, client: TmuxClient) -> None:
+        self._island = island
+        self._client = client
+
+    def tmux(self, socket: str = "") -> TmuxClient:
+        return self._client
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._island, name)
+
+
+def joined_island(island: Island, ctx: Context) -> Island:
+    """``island``, or for a ``user`` island of an agent user with limits the same island
+    starting its session through :func:`joined_client`. AtollError as there."""
+    user = getattr(island, "agent_user", None)
+    if island.kind != "user" or not isinstance(user, str):
+        return island
+    client = island.tmux(ctx.socket)
+    joined = joined_client(client, user, ctx.operator)
+    if joined is client:
+        return island
+    return cast("Island", _StartedJoined(island, joined))
 
 
 def plan_limits(user: str, cpus: float | None, memory: int | None, pids: int | None,

@@ -21,7 +21,6 @@ from textual.widgets import Static
 from atoll.core.errors import AtollError
 from atoll.core.models import SessionRow
 from atoll.service.attachio import relay_for
-from atoll.service.remote import RemoteAttachPlan
 from atoll.service.sessions import NewSession
 from atoll.tui import model
 from atoll.tui.backend import AnyAttachPlan
@@ -31,6 +30,7 @@ from atoll.tui.messages import (
     AttachPlanned,
     EnterPressed,
     Killed,
+    NewFailed,
     Started,
     Typed,
 )
@@ -177,7 +177,7 @@ class SessionActions(Screen[None]):
             return
         if status == 0:
             self.say(f"back from {target_label(row)}")
-        elif isinstance(plan, RemoteAttachPlan):
+        elif plan.remote:
             why = "ssh failed" if status == 255 else f"atoll there exited with status {status}"
             self.say(f"attach {target_label(row)}: {why}", error=True)
         else:
@@ -273,6 +273,18 @@ class SessionActions(Screen[None]):
             return
 
         def job() -> Message:
-            return Started(req.name, backend.new(req), backend.ctx.host)
+            try:
+                return Started(req.name, backend.new(req), backend.ctx.host)
+            except AtollError as exc:
+                return NewFailed(req, one_line(exc))
 
         self.act(f"new {req.name}", job)
+
+    def on_new_failed(self, message: NewFailed) -> None:
+        """Creating failed: the form comes back with what was typed and the error."""
+        self.say(f"new {message.req.name}: {message.error}", error=True)
+        opts = self.options
+        assert opts.operator is not None and opts.cwd is not None
+        self.app.push_screen(NewSessionScreen(opts.operator, opts.cwd, self.agent_users,
+                                              prefill=message.req, error=message.error),
+                             self._create)

@@ -85,3 +85,12 @@ class AgentUsersFound(Message):
         super().__init__()
         self.users = users
         self.dialog = dialog
+
+
+class NewFailed(Message):
+    """Creating the session of ``req`` failed with ``error`` (one line)."""
+
+    def __init__(self, req: Any, error: str) -> None:
+        super().__init__()
+        self.req = req
+        self.error = error
