@@ -172,3 +172,46 @@ def test_a_cgroup_v2_host_is_refused_with_a_message_saying_so(
     monkeypatch.setattr(limits, "layout", lambda *a: "v2")
     with pytest.raises(AtollError, match=r"cgroup v2 only .*no limit was set"):
         limits.plan_limits(person[1], None, None, 10)
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_a_bwrap_session_of_a_capped_agent_runs_inside_its_cgroups(
+        person: tuple[str, str], tmp_path: Path) -> None:
+    need_v1()
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    human, agent = person
+    ok("admin", "limits", agent, "--pids", "200")
+    project = Path(f"/tmp/atoll-bw-{secrets.token_hex(3)}")
+    project.mkdir(mode=0o755)
+    sock = f"atoll-test-{secrets.token_hex(3)}"
+    env = {"ATOLL_TMUX_SOCKET": sock}
+    try:
+        res = atoll("new", "bw", "--island", "bwrap", "--as", agent, "--dir", str(project),
+                    "--", "sleep", "300", user=human, env=env)
+        assert res.returncode == 0, res.stderr
+        pid = run_as(agent, ["tmux", "-L", sock, "display-message", "-p", "#{pid}"]
+                     ).stdout.strip()
+        assert f"pids:/atoll/{agent}" in Path(f"/proc/{pid}/cgroup").read_text()
+
+        def sleeping() -> list[str]:
+            procs = Path(f"/sys/fs/cgroup/pids/atoll/{agent}/cgroup.procs").read_text().split()
+            return [p for p in procs if _comm(p) == "sleep"]
+
+        for _ in range(100):  # the sandbox takes a moment to start (a guard, not a timing)
+            if sleeping():
+                break
+            time.sleep(0.1)
+        assert sleeping()  # the sandboxed agent itself counts against the cap
+    finally:
+        run_as(agent, ["tmux", "-L", sock, "kill-server"])
+        atoll("purge", "bw", "--as", agent, "--force", user=human, env=env)
+        shutil.rmtree(project, ignore_errors=True)

@@ -271,10 +271,11 @@ class _StartedJoined:
 
 
 def joined_island(island: Island, ctx: Context) -> Island:
-    """``island``, or for a ``user`` island of an agent user with limits the same island
-    starting its session through :func:`joined_client`. AtollError as there."""
+    """``island``, or for a ``user`` or ``bwrap`` island (both live on the agent user's own
+    tmux server) of an agent user with limits, the same island starting its session
+    through :func:`joined_client`. AtollError as there."""
     user = getattr(island, "agent_user", None)
-    if island.kind != "user" or not isinstance(user, str):
+    if island.kind not in ("user", "bwrap") or not isinstance(user, str):
         return island
     client = island.tmux(ctx.socket)
     joined = joined_client(client, user, ctx.operator)
