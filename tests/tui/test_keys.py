@@ -307,6 +307,29 @@ async def test_n_directory_follows_the_chosen_agent_user(make_app: AppMaker, wor
 
 
 @pytest.mark.asyncio
+async def test_n_starts_on_the_default_agent_user_and_you_means_you(
+        make_app: AppMaker, workdir: Path, users: UserFactory) -> None:
+    from textual.widgets import Select
+
+    agent = users.user(users.name("td", "-agent"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.fleet.statuses is not None, "first listing")
+        dialog = NewSessionScreen("root", str(workdir), None)  # users not probed yet
+        app.push_screen(dialog)
+        await pilot.pause()
+        dialog.set_users([agent], default=agent)  # what `atoll new` without --as picks
+        await pilot.pause()
+        assert dialog.query_one("#user", Select).value == agent
+        assert dialog.query_one("#directory", Input).value == f"/home/{agent}"
+        dialog.query_one("#name", Input).value = "x1"
+        assert dialog._request().as_user == agent
+        dialog.query_one("#user", Select).value = "root"
+        await pilot.pause()
+        assert dialog._request().as_user == "root"  # explicit, as `new --as $USER`
+
+
+@pytest.mark.asyncio
 async def test_ctrl_d_kills_after_confirmation(
     start: Starter,
     make_app: AppMaker,

@@ -232,9 +232,10 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
               "island": island.kind}
     with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
         island.create()
-        from atoll.service.hooks_install import wire_island
+        if not kind.in_place:  # a home atoll made for this island; never a person's home
+            from atoll.service.hooks_install import wire_island
 
-        details["hooks"] = wire_island(island.runner(), agent)  # the island's own home
+            wire_island(island.runner(), agent)
         transcript = None
         if kind.host_tmux and (req.record or ctx.record):
             transcript = audit.start_recording(ctx, Server(owner, island.tmux(ctx.socket)),

@@ -58,6 +58,7 @@ class SessionActions(Screen[None]):
     message: str
     flagged: set[str]
     agent_users: list[str] | None
+    default_user: str | None = None
     _pending_select: str | None
 
     def selected_row(self) -> SessionRow | None:
@@ -133,8 +134,9 @@ class SessionActions(Screen[None]):
 
     def on_agent_users_found(self, message: AgentUsersFound) -> None:
         self.agent_users = message.users
+        self.default_user = message.default
         if message.dialog.is_attached:
-            message.dialog.set_users(message.users)
+            message.dialog.set_users(message.users, message.default)
 
     def action_attach(self) -> None:
         if not self._refuse_read_only("attach"):
@@ -257,12 +259,13 @@ class SessionActions(Screen[None]):
             return
         opts = self.options
         assert opts.operator is not None and opts.cwd is not None
-        dialog = NewSessionScreen(opts.operator, opts.cwd, self.agent_users)
+        dialog = NewSessionScreen(opts.operator, opts.cwd, self.agent_users,
+                                  default_user=self.default_user)
         self.app.push_screen(dialog, self._create)
         backend = opts.backend
         if self.agent_users is None and backend is not None:
             def job() -> Message:
-                return AgentUsersFound(backend.agent_users(), dialog)
+                return AgentUsersFound(backend.agent_users(), dialog, backend.default_user())
 
             self.act("agent users", job)
 

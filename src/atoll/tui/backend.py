@@ -95,6 +95,17 @@ class Backend:
         """Agent users sudo lets the operator act as (probed; may take a moment)."""
         return visible_agent_users(self.ctx.candidates())
 
+    def default_user(self) -> str:
+        """Whom ``atoll new`` without ``--as`` runs as (atoll.service.defaultuser): the
+        operator's agent user when one is visible, else the operator."""
+        from atoll.core.errors import AtollError
+        from atoll.service.defaultuser import default_agent_user
+
+        try:
+            return default_agent_user(self.ctx).user
+        except AtollError:
+            return self.ctx.operator
+
     def notify(self, argv: list[str]) -> None:
         """Run the notify command (no shell); a failure raises AtollError."""
         res = run_argv(argv, timeout=30)

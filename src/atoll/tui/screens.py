@@ -137,8 +137,11 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, operator: str, cwd: str, users: list[str] | None, *,
-                 prefill: NewSession | None = None, error: str = "") -> None:
+                 prefill: NewSession | None = None, error: str = "",
+                 default_user: str | None = None) -> None:
         super().__init__()
+        #: whom `atoll new` without --as runs as; the form starts on it (None: not known yet)
+        self.default_user = default_user
         self.operator = operator
         self.cwd = cwd
         self.users = users
@@ -151,7 +154,7 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
     def _chosen_user(self) -> str:
         if self.prefill is not None and self.prefill.as_user:
             return self.prefill.as_user
-        return self.operator
+        return self.default_user or self.operator
 
     def _user_options(self) -> list[tuple[str, str]]:
         opts = [(f"{self.operator} (you)", self.operator)]
@@ -189,10 +192,13 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
         if self.users is not None:
             self._show_users()
 
-    def set_users(self, users: list[str]) -> None:
-        """Fill the agent-user choices once they are known (probed in the background);
-        before the dialog is mounted, its ``on_mount`` shows them."""
+    def set_users(self, users: list[str], default: str | None = None) -> None:
+        """Fill the agent-user choices once they are known (probed in the background),
+        and start on ``default`` (whom `atoll new` runs as without --as) unless something
+        was chosen already; before the dialog is mounted, its ``on_mount`` shows them."""
         self.users = users
+        if default is not None and self.default_user is None:
+            self.default_user = default
         if self.is_mounted:
             self._show_users()
 
@@ -201,10 +207,13 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
         select: Select[str] = self.query_one("#user", Select)
         current = select.value
         select.set_options(self._user_options())
-        if isinstance(current, str) and current in (self.operator, *users):
+        chosen = self._chosen_user()
+        if isinstance(current, str) and current in users:
             select.value = current
-        elif self._chosen_user() in users:
-            select.value = self._chosen_user()
+        elif chosen in users:  # before the users were known only "you" could be chosen
+            select.value = chosen
+        elif isinstance(current, str) and current == self.operator:
+            select.value = current
         note = "" if users else "no agent users visible (sudo grants none)"
         self.query_one("#users-note", Label).update(Text(note, style="dim"))
 
@@ -224,7 +233,8 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
             name=name,
             agent=agent if isinstance(agent, str) else None,
             directory=directory,
-            as_user=None if not isinstance(user, str) or user == self.operator else user,
+            # always explicit: "you" runs as you (island none), as `new --as $USER` does
+            as_user=user if isinstance(user, str) else None,
             worktree=worktree,
         )
 
