@@ -214,16 +214,39 @@ def report_json(report: VerifyReport) -> dict[str, object]:
 @click.group("audit", invoke_without_command=True)
 @click.option("--ledger", "ledger_file", metavar="PATH", default=None,
               help="Ledger file (default: the operator's, or the configured host-wide one).")
+@click.option("--host-ledger", is_flag=True,
+              help="This host's ledger (every operator's actions here; `atoll admin init`).")
 @click.pass_context
-def audit_group(ctx: click.Context, ledger_file: str | None) -> None:
+def audit_group(ctx: click.Context, ledger_file: str | None, host_ledger: bool) -> None:
     """Show and verify the ledger of actions on this host (no command: show)."""
+    if ledger_file and host_ledger:
+        raise UsageError("use only one of --ledger and --host-ledger")
+    if host_ledger:
+        from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+        ledger_file = HOST_LEDGER_PATH
     if ledger_file:
         ctx.meta["atoll.ledger_option"] = ledger_file
     if ctx.invoked_subcommand is None:
         ctx.invoke(show_cmd)
 
 
+def _host_ledger_opt(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """``show --host-ledger`` / ``verify --host-ledger``: as ``audit --host-ledger``."""
+    if value:
+        from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+        ctx.meta["atoll.ledger_option"] = HOST_LEDGER_PATH
+    return value
+
+
+host_ledger_opt = click.option("--host-ledger", is_flag=True, expose_value=False,
+                               is_eager=True, callback=_host_ledger_opt,
+                               help="This host's ledger (every operator's actions here).")
+
+
 @audit_group.command("show")
+@host_ledger_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of events.")
 @click.option("--since", metavar="T", help="Only events at or after T (RFC 3339, date, or 2h).")
 @click.option("--until", metavar="T", help="Only events at or before T.")
@@ -255,6 +278,7 @@ def show_cmd(ctx: click.Context, as_json: bool, since: str | None, until: str | 
 
 
 @audit_group.command("verify")
+@host_ledger_opt
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.option("--witness", metavar="HOST",
               help="Also use the checkpoints a witness host keeps for this one.")
@@ -262,9 +286,13 @@ def show_cmd(ctx: click.Context, as_json: bool, since: str | None, until: str | 
 def verify_cmd(ctx: click.Context, as_json: bool, witness: str | None) -> None:
     """Check the hash chain, seq numbering and the newest signed checkpoint.
 
-    Exit 0 when intact; exit 1 with one line naming the first bad seq and the problem.
+    Without --ledger/--host-ledger, this host's ledger is verified too when it exists and
+    you may read it. Exit 0 when intact; exit 1 with one line naming the first bad seq and
+    the problem.
     """
     ledger = _ledger(ctx)
+    if not ctx.meta.get("atoll.ledger_option"):
+        _verify_host_ledger(as_json)
     public = load_public_key()
     witness_data = None
     if witness:
@@ -281,6 +309,21 @@ def verify_cmd(ctx: click.Context, as_json: bool, witness: str | None) -> None:
     if not as_json:
         hint = "" if report.checkpoint else "; no checkpoint yet (run: atoll audit checkpoint)"
         click.echo(f"ledger {ledger.path}: {report.summary()}{hint}")
+
+
+def _verify_host_ledger(as_json: bool) -> None:
+    import os
+
+    from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+    if not os.access(HOST_LEDGER_PATH, os.R_OK):
+        return
+    host = Ledger(HOST_LEDGER_PATH)
+    report = verify_ledger(host, public=load_public_key())
+    if not report.ok:
+        raise LedgerTamperedError(f"host ledger {host.path}: {report.summary()}")
+    if not as_json:
+        click.echo(f"host ledger {host.path}: {report.summary()}")
 
 
 @audit_group.command("checkpoint")

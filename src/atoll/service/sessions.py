@@ -129,6 +129,9 @@ def new_session(ctx: Context, req: NewSession,
             req = replace(req, as_user=chosen.user)
         elif req.island == "user":
             warning = chosen.warning
+    from atoll.service.policy import enforce_new  # host policy (issue 17), before anything runs
+
+    enforce_new(ctx, req.island, req.as_user, argv, req.name)
     server = _new_session(ctx, req, agent, argv)
     if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
         warn(warning)
@@ -243,8 +246,10 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         if kind.host_tmux and (req.record or ctx.record):
             transcript = audit.start_recording(ctx, Server(owner, island.tmux(ctx.socket)),
                                                req.name)
+        from atoll.service.limits import joined_island  # the agent's cgroups (issue 17)
+
         try:
-            client = start_session(island, req.name, argv, socket=ctx.socket,
+            client = start_session(joined_island(island, ctx), req.name, argv, socket=ctx.socket,
                                    options=options, env=env, cwd=cwd,
                                    first=island.pane_first(),
                                    pipe_command=transcript.pipe_command if transcript else None)
