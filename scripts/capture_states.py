@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import capture_screens as cs
 
 PREFIX = Path("/var/tmp/atoll-agents")
+# the stdio MCP server Codex is given for its MCP tool approval (a Python with the mcp SDK)
+MCP_PROBE = Path(__file__).resolve().parent / "capture_mcp_probe.py"
+MCP_PYTHON = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
 
 from capture_states_api import StateApi  # noqa: E402
 
@@ -138,9 +141,11 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
         target = p.cwd / "hello.txt"
         p.type(f"write it {target}")
         p.wait(r"Do you want to (?:create|make this edit)", 90, settle=2)
-        sh.three(p, f"permission_write{'_' + name if old else ''}", "waiting", "permission")
+        if not os.environ.get("CAPTURE_EDIT_ONLY"):  # the write dialog is in the fixtures
+            sh.three(p, f"permission_write{'_' + name if old else ''}", "waiting",
+                     "permission")
         p.keys("Enter")
-        p.wait(r"Hello from the mock|Done\.|Wrote|hello", 60, settle=2)
+        p.wait_absent(r"Do you want to create", 60, settle=3)
         p.type(f"edit it {target}")
         p.wait(r"Do you want to make this edit", 90, settle=2)
         sh.three(p, f"permission_edit{'_' + name if old else ''}", "waiting", "permission")
@@ -172,6 +177,21 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
         p.wait_step("5 s (the API stream stays open)")
         sh.three(p, f"running_bypass{'_' + name if old else ''}", "running")
 
+    def question(p: cs.Pane) -> None:
+        claude_ready(p)
+        p.type(f"{cs.QUESTION_PROMPT} which file to create")
+        p.wait(r"Enter to select|Which file should I create", 90, settle=2)
+        sh.three(p, f"question{'_' + name if old else ''}", "waiting", "question")
+
+    def trickle(p: cs.Pane) -> None:
+        # a turn whose answer streams in slowly: the spinner line counts the tokens
+        claude_ready(p)
+        p.type("trickle: think it over")
+        p.wait(r"tokens", 90, settle=0)
+        time.sleep(8)
+        p.wait_step("8 s (the API streams a few words every 2 s)")
+        sh.three(p, f"running_tokens{'_' + name if old else ''}", "running")
+
     def trust(p: cs.Pane) -> None:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -190,7 +210,8 @@ def claude_family(cap: cs.Capturer, api: StateApi, name: str, binary: str,
 
     steps = [(errors, "default" if old else "manual"), (dialogs, "default" if old else "manual"),
              (prose, "default" if old else "manual"),
-             (plan, "plan"), (busy, "")] + ([(trust, None)] if old else [])
+             (plan, "plan"), (busy, ""), (trickle, ""),
+             (question, "default")] + ([(trust, None)] if old else [])
     only = set(filter(None, os.environ.get("CAPTURE_ONLY", "").split(",")))
     for fn, mode in steps:
         if only and fn.__name__ not in only:
@@ -246,12 +267,118 @@ def codex(cap: cs.Capturer, api: StateApi, version: str) -> None:
         p.wait(r"Question 2|Which tone", 30, settle=2)
         sh.three(p, "question_second", "waiting", "question")
 
+    def prepare_mcp(home: Path, cwd: Path) -> None:
+        prepare(home, cwd)
+        with (home / ".codex" / "config.toml").open("a") as f:
+            f.write(f'\n[mcp_servers.atoll_probe]\ncommand = "{MCP_PYTHON}"\n'
+                    f'args = ["{MCP_PROBE}"]\n')
+
+    def ready(p: cs.Pane) -> None:
+        p.wait(r"Trust this folder\?", 60)
+        p.keys("Enter")
+        p.wait(r"Ask Codex to do anything", settle=3)
+
+    def mcp(p: cs.Pane) -> None:
+        ready(p)
+        p.type("use mcp: create hello.txt with the atoll_probe tool")
+        p.wait(r"MCP server to run tool|enter to submit \| esc to cancel", 90, settle=2)
+        sh.three(p, "approval_mcp_tool", "waiting", "permission")
+
+    def stale(p: cs.Pane) -> None:
+        # a turn of about 85 s; the window is resized while Codex still draws
+        # "• Working (… esc to interrupt)", so the inline TUI's older drawing stays above
+        # the later "─ Worked for 1m 25s ─" divider
+        ready(p)
+        p.type("wait long 85")
+        p.wait(r"esc to interrupt", 30, settle=0)
+        time.sleep(20)
+        p.wait_step("20 s")
+        for w, hgt in ((80, 40), (200, 50)):
+            p.tmux("resize-window", "-t", f"={p.agent}:", "-x", str(w), "-y", str(hgt))
+            p.steps.append(f"resize the window to {w}x{hgt} while the turn runs")
+            time.sleep(3)
+        p.wait(r"Worked for", 150, settle=3)
+        sh.three(p, "idle_worked_divider", "idle")
+
     pane = cs.Pane("codex", ["codex", "--no-daemon"], {"OPENAI_API_KEY": "sk-atoll-capture"},
                    setup=cs.MOCK_SETUP + "~/.codex/config.toml sets model_provider to it "
                    "(request_max_retries = 0, stream_max_retries = 0); ")
-    if os.environ.get("CAPTURE_ONLY", "") != "question":
+    only = os.environ.get("CAPTURE_ONLY", "")
+    if only in ("", "body"):
         cs.run(pane, body, prepare)
-    cs.run(pane, question, prepare)
+    if only in ("", "question"):
+        cs.run(pane, question, prepare)
+    if only in ("", "trust"):
+        def trust(p: cs.Pane) -> None:
+            p.wait(r"Trust this folder\?", 60, settle=2)
+            sh.three(p, "trust_folder", "waiting", "trust")
+        cs.run(pane, trust, prepare)
+    if only in ("", "mcp"):
+        mcp_pane = cs.Pane("codex", ["codex", "--no-daemon"],
+                           {"OPENAI_API_KEY": "sk-atoll-capture"},
+                           setup=cs.MOCK_SETUP + "~/.codex/config.toml sets model_provider to "
+                           "it and adds `[mcp_servers.atoll_probe]` (scripts/"
+                           "capture_mcp_probe.py, one tool `touch_file`); the stand-in "
+                           "answers 'use mcp' with a call to that tool; ")
+        cs.run(mcp_pane, mcp, prepare_mcp)
+    if only in ("", "stale"):
+        stale_pane = cs.Pane("codex", ["codex", "--no-daemon"],
+                             {"OPENAI_API_KEY": "sk-atoll-capture"},
+                             setup=cs.MOCK_SETUP + "~/.codex/config.toml sets model_provider "
+                             "to it; the stand-in answers 'wait long 85' after 85 s; ")
+        cs.run(stale_pane, stale, prepare)
+
+
+def codex_old(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
+    """An older Codex (0.63.0): its turn ends with a "─ Worked for 1m 25s ─" divider, and a
+    resize while it still draws "• Working (… esc to interrupt)" leaves that line in the
+    inline TUI's scrollback, above the later divider."""
+    sh = Shots(cap, version)
+
+    def prepare(home: Path, cwd: Path) -> None:
+        (home / ".codex").mkdir()
+        (home / ".codex" / "config.toml").write_text(
+            'model = "gpt-5.1-codex"\nmodel_provider = "mock"\n\n[model_providers.mock]\n'
+            f'name = "atoll capture mock"\nbase_url = "http://127.0.0.1:{api.port}/v1"\n'
+            'wire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n'
+            "request_max_retries = 0\nstream_max_retries = 0\n")
+
+    shot_trust: list[bool] = []
+
+    def stale(p: cs.Pane) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # trust / onboarding screens of this release
+            s = p.settle(1.0, 4)
+            if re.search(r"Ask Codex to do anything|context left|for shortcuts", s):
+                break
+            if re.search(r"(?i)trust", s) and not shot_trust:
+                shot_trust.append(True)
+                sh.three(p, "trust_folder_codex-old", "waiting", "trust")
+            if re.search(r"(?i)trust|Welcome|Press enter|continue", s):
+                p.keys("Enter")
+            time.sleep(1)
+        p.wait(r"Ask Codex to do anything|context left|for shortcuts", 30, settle=3)
+        for _ in range(int(os.environ.get("CAPTURE_FILL", "0"))):  # fill the screen first
+            p.type("say esc")
+            time.sleep(4)
+        p.type("wait long 85")
+        p.wait(r"esc to interrupt", 30, settle=0)
+        time.sleep(10)
+        p.wait_step("10 s")
+        sizes = [tuple(int(v) for v in s.split("x")) for s in
+                 os.environ.get("CAPTURE_SIZES", "80x40,200x50").split(",")]
+        for w, hgt in sizes:
+            p.tmux("resize-window", "-t", f"={p.agent}:", "-x", str(w), "-y", str(hgt))
+            p.steps.append(f"resize the window to {w}x{hgt} while the turn runs")
+            time.sleep(4)
+        p.wait(r"Worked for", 150, settle=3)
+        sh.three(p, f"idle_worked_divider{os.environ.get('CAPTURE_TAG', '')}_codex-old", "idle")
+
+    pane = cs.Pane("codex", [binary], {"OPENAI_API_KEY": "sk-atoll-capture"},
+                   setup=cs.MOCK_SETUP + "~/.codex/config.toml sets model_provider to it; "
+                   "the stand-in answers 'wait long 85' after 85 s; ")
+    pane.home, pane.cwd = cs.SCRATCH / "home-codex-old", cs.SCRATCH / "codex-old-repo"
+    cs.run(pane, stale, prepare)
 
 
 def gemini(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
@@ -259,12 +386,21 @@ def gemini(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None:
 
     def body(p: cs.Pane) -> None:
         p.wait(r"Do you trust the files in this folder\?", 60)
+        if os.environ.get("CAPTURE_ONLY") == "trust":
+            p.settle(2, 8)
+            sh.three(p, "trust_folder", "waiting", "trust")
+            return
         p.keys("Enter")
         p.wait(r"Existing API key detected", 60)
         p.keys("Enter")
         p.wait(r"Enter Gemini API Key")
         p.keys("Enter")
         p.wait(r"Type your message", 60, settle=3)
+        if os.environ.get("CAPTURE_ONLY") == "permission":
+            p.type(f"please run {cs.SHELL_PROMPT}")
+            p.wait(r"Allow execution", 60, settle=2)
+            sh.three(p, "permission_shell", "waiting", "permission")
+            return
         kinds = os.environ.get("CAPTURE_KINDS", "auth,rate,model").split(",")
         for kind, label, reason in (("auth", "error_auth", "login"),
                                     ("rate", "error_rate_limit", "rate-limit"),
@@ -310,6 +446,11 @@ def opencode(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None
 
     def body(p: cs.Pane) -> None:
         p.wait(r"Ask anything", 60, settle=3)
+        if os.environ.get("CAPTURE_ONLY") == "permission":
+            p.type(f"please run {cs.SHELL_PROMPT}")
+            p.wait(r"Permission required|Allow once", 90, settle=2)
+            sh.three(p, "permission_bash", "waiting", "permission")
+            return
         if os.environ.get("CAPTURE_ONLY") == "errors":
             pass
         else:
@@ -327,9 +468,12 @@ def opencode(cap: cs.Capturer, api: StateApi, version: str, binary: str) -> None
             print(f"  opencode question not reached: {str(e)[:300]}", flush=True)
 
     def errors(p: cs.Pane) -> None:
+        kinds = os.environ.get("CAPTURE_KINDS", "auth,rate,model").split(",")
         for kind, label, reason in (("auth", "error_auth", "login"),
                                     ("rate", "error_rate_limit", "rate-limit"),
                                     ("model", "error_model", "model-unavailable")):
+            if kind not in kinds:
+                continue
             p.type(f"fail {kind}: please run {cs.SHELL_PROMPT}")
             p.wait(r"rror|401|429|404|[Rr]ate limit|exist|API key provided", 120, settle=3)
             sh.three(p, label, "error", reason)
@@ -433,6 +577,8 @@ def main() -> int:
         jobs[a] = (lambda a=a, b=b: claude_family(cap, api, a, b, cs.version_of([b, "--version"])))
     codex_bin = "codex"
     jobs["codex"] = lambda: codex(cap, api, cs.version_of([codex_bin, "--version"]))
+    cob = str(pre / "codex-old/node_modules/.bin/codex")
+    jobs["codex-old"] = lambda: codex_old(cap, api, cs.version_of([cob, "--version"]), cob)
     gb = str(pre / "gemini/node_modules/.bin/gemini")
     jobs["gemini"] = lambda: gemini(cap, api, cs.version_of([gb, "--version"]), gb)
     ob = str(pre / "opencode/node_modules/.bin/opencode")

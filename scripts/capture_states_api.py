@@ -85,6 +85,22 @@ def _has_tool_result(body: dict[str, Any]) -> bool:
                                   '"functionResponse"', "custom_tool_call_output"))
 
 
+def _mcp_tool(tools: list[Any], suffix: str) -> dict[str, str] | None:
+    """The name (and namespace, when Codex groups MCP tools in one) under which the
+    request offers the MCP tool whose name ends with ``suffix``."""
+    for t in tools:
+        if not isinstance(t, dict):
+            continue
+        if str(t.get("name", "")).endswith(suffix):
+            return {"name": str(t["name"])}
+        inner = t.get("tools")
+        if isinstance(inner, list):
+            for u in inner:
+                if isinstance(u, dict) and str(u.get("name", "")).endswith(suffix):
+                    return {"name": str(u["name"]), "namespace": str(t.get("name", ""))}
+    return None
+
+
 class StateApi(cs.MockApi):
     """The stand-in API of capture_screens plus the answers of this script."""
 
@@ -144,6 +160,9 @@ class StateApi(cs.MockApi):
             tool = (("Read", {"file_path": m.group(2)}) if fresh else
                     ("Edit", {"file_path": m.group(2), "old_string": "hello",
                               "new_string": "hello world"}))
+        if tool is None and body.get("stream") and "trickle" in prompt and fresh:
+            self.anthropic_trickle(h, body)
+            return
         if tool is None and body.get("stream") and "say esc" in text and fresh:
             self.anthropic_text(h, body, PROSE)
             return
@@ -166,6 +185,23 @@ class StateApi(cs.MockApi):
                "stop_sequence": None}, "usage": {"output_tokens": 12}}, "message_delta")
         h.sse({"type": "message_stop"}, "message_stop")
 
+    def anthropic_trickle(self, h: Any, body: dict[str, Any]) -> None:
+        """A reply that streams a few words every 2 s for up to 15 min: a busy turn whose
+        spinner line counts the tokens coming in ("✻ Verb… (12s · ↓ 200 tokens)")."""
+        h.start_sse()
+        h.sse({"type": "message_start", "message": {
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": body.get("model"),
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 1}}}, "message_start")
+        h.sse({"type": "content_block_start", "index": 0,
+               "content_block": {"type": "text", "text": ""}},
+              "content_block_start")
+        for _ in range(450):
+            if self.stop_event.wait(2):
+                return
+            h.sse({"type": "content_block_delta", "index": 0, "delta": {
+                "type": "text_delta", "text": "Still weighing the options here. " * 4}},
+                "content_block_delta")
     def anthropic_text(self, h: Any, body: dict[str, Any], reply: str) -> None:
         h.start_sse()
         h.sse({"type": "message_start", "message": {
@@ -186,6 +222,37 @@ class StateApi(cs.MockApi):
             return
         text = _last_user_text(body)
         names = {t.get("name") for t in body.get("tools") or []}
+        long = re.search(r"wait long (\d+)", text)
+        if long and "update_plan" in names and not _has_tool_result(body):
+            # older Codex draws its "─ Worked for ─" divider only after a turn's tool
+            # output: an update_plan call first (no sandbox, no approval)
+            n = next(self.ids)
+            self.responses_item(h, {"type": "function_call", "id": f"fc_mock{n}",
+                                    "call_id": f"call_mock{n}", "name": "update_plan",
+                                    "arguments": json.dumps({"plan": [
+                                        {"step": "Wait for the build", "status": "in_progress"}]})})
+            return
+        if long and (_has_tool_result(body) or "update_plan" not in names):
+            # a turn that takes a while: the answer comes after the delay, so the real
+            # Codex ends the turn with its "Worked for ..." divider
+            h.start_sse()
+            h.sse({"type": "response.created", "response": {"id": "resp_mock"}},
+                  "response.created")
+            if self.stop_event.wait(int(long.group(1))):
+                return
+            self.responses_item(h, {"type": "message", "id": f"msg_mock{next(self.ids)}",
+                                    "role": "assistant", "status": "completed",
+                                    "content": [{"type": "output_text", "annotations": [],
+                                                 "text": "Done after a long wait."}]},
+                                started=True)
+            return
+        mcp_tool = _mcp_tool(body.get("tools") or [], "touch_file")
+        if "use mcp" in text and mcp_tool and not _has_tool_result(body):
+            n = next(self.ids)
+            self.responses_item(h, {"type": "function_call", "id": f"fc_mock{n}",
+                                    "call_id": f"call_mock{n}", **mcp_tool,
+                                    "arguments": json.dumps({"path": "hello.txt"})})
+            return
         if not _has_tool_result(body) and ("ask me" in text or "say esc" in text):
             n = next(self.ids)
             if "ask me" in text and "request_user_input" in names:
@@ -216,6 +283,20 @@ class StateApi(cs.MockApi):
                 "total_tokens": 15}}}, "response.completed")
             return
         super().responses(h, body)
+
+    def responses_item(self, h: Any, item: dict[str, Any], started: bool = False) -> None:
+        """One output item, then the response's end (``started``: the stream and its
+        response.created were already sent)."""
+        if not started:
+            h.start_sse()
+            h.sse({"type": "response.created", "response": {"id": "resp_mock"}},
+                  "response.created")
+        h.sse({"type": "response.output_item.done", "output_index": 0, "item": item},
+              "response.output_item.done")
+        h.sse({"type": "response.completed", "response": {"id": "resp_mock", "usage": {
+            "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 15}}}, "response.completed")
 
     def chat(self, h: Any, body: dict[str, Any]) -> None:
         if self.fail(h, body, 2):

@@ -254,6 +254,7 @@ def container_run_argv(
     labels: dict[str, str],
     ulimits: dict[str, tuple[int, int]] | None = None,
     command: tuple[str, ...] = ("sleep", "infinity"),
+    broker_mount: str = "",
     hook_shim: str | None = None,
 ) -> list[str]:
     """Arguments after ``ENGINE`` for ``run`` (docker and podman share them).
@@ -264,7 +265,9 @@ def container_run_argv(
     unless ``spec.net``, uid 1000, the workspace volume at ``/workspace``; grants are bound
     at their own paths, read-only unless rw. ``hook_shim``: the island's ``atoll`` (only
     ``atoll hook EVENT``, which sets the state on the container's own tmux server), bound
-    read-only at ``/usr/local/bin/atoll``. Nothing else from the host is mounted.
+    read-only at ``/usr/local/bin/atoll``. ``broker_mount``: the host mountpoint of the
+    island's grant broker (:mod:`atoll.islands.brokermount`), bound at ``/grants``.
+    Nothing else from the host is mounted.
     """
     if spec.kind not in CONTAINER_KINDS:
         raise UsageError(f"{spec.kind} is not a container kind")
@@ -296,6 +299,9 @@ def container_run_argv(
         argv += ["-v", f"{hook_shim}:/usr/local/bin/atoll:ro"]
     for g in spec.grants:
         argv += ["-v", f"{g.path}:{g.path}:{'rw' if g.rw else 'ro'}"]
+    if broker_mount:
+        check_abs_path(broker_mount, "broker mount")
+        argv += ["--mount", f"type=bind,source={broker_mount},destination=/grants"]
     return [*argv, spec.image, *command]
 
 
@@ -315,6 +321,7 @@ def bwrap_argv(
     *,
     home: str | None = None,
     new_session: bool = True,
+    broker_mount: str | None = None,
     hook: HookChannel | None = None,
 ) -> list[str]:
     """The argv that runs ``command`` in a bubblewrap sandbox for ``spec``.
@@ -331,6 +338,8 @@ def bwrap_argv(
     ``spec.pids``, counted in the sandbox's user namespace) and each process's data size
     (``RLIMIT_DATA`` = ``spec.memory``); bwrap has no cgroup, so there is no total memory
     or CPU cap.
+    ``broker_mount``: the host mountpoint of the island's grant broker, bound at ``/grants``
+    when it exists (``--bind-try``; :mod:`atoll.islands.brokermount`).
     """
     check_abs_path(workspace, "workspace")
     if home is not None:
@@ -383,6 +392,9 @@ def bwrap_argv(
     argv += ["--bind" if ws_rw else "--ro-bind", workspace, workspace]
     if home is not None:
         argv += ["--bind", home, home, "--setenv", "HOME", home]
+    if broker_mount is not None:
+        check_abs_path(broker_mount, "broker mount")
+        argv += ["--bind-try", broker_mount, "/grants"]
     argv += [
         "--setenv", "ATOLL_ISLAND", spec.island_id,
         "--unsetenv", "SSH_AUTH_SOCK",

@@ -36,6 +36,7 @@ _AIDER_PROMPT = re.compile(r"^>\s*$")
 _CLAUDE_PROMPT = re.compile(r"^\s*(?:│\s*)?[❯>](?:\s|$)")
 _CLAUDE_SPINNER = re.compile(r"^\s*[·✢✳✶✻✽*]\s")
 _OPENCODE_TURN = re.compile(r"^\s*▣\s")
+_OPENCODE_BAR = re.compile(r"^\s*┃")
 _MENU_ITEM = re.compile(r"^\s*[›❯>]\s*\d+\.\s")
 
 MAX_ROWS = 200  # a pane taller than this is read from its bottom 200 rows
@@ -150,14 +151,41 @@ def _aider(rows: list[str]) -> Regions:
                    _join(_after_last(rows, _AIDER_ECHO, FALLBACK_LATEST_LINES)))
 
 
+def _opencode_blocks(rows: list[str]) -> list[int]:
+    """Start indexes of the ``┃`` blocks in ``rows`` (runs of rows drawn with OpenCode's
+    left bar: a prompt the user sent, or an error banner in place of an answer)."""
+    starts: list[int] = []
+    for i, r in enumerate(rows):
+        if _OPENCODE_BAR.search(r) and (i == 0 or not _OPENCODE_BAR.search(rows[i - 1])):
+            starts.append(i)
+    return starts
+
+
+def _opencode_turn(seg: list[str]) -> list[str]:
+    """The newest turn of ``seg`` (message-list rows ending with a ``▣`` line). A failed
+    turn draws no ``▣`` line of its own once a later turn is drawn, so one segment may
+    hold [prompt][error][prompt][answer]▣ (seen in the captures): with answer text after
+    the last ``┃`` block, that block is the newest prompt; with none, the last block is
+    the newest turn's error banner and the block before it its prompt."""
+    starts = _opencode_blocks(seg)
+    if not starts:
+        return seg
+    last = starts[-1]
+    end = next((i for i in range(last, len(seg)) if not _OPENCODE_BAR.search(seg[i])), len(seg))
+    answered = any(r.strip() and not _OPENCODE_TURN.search(r) for r in seg[end:])
+    if answered:
+        return seg[last:]
+    return seg[starts[-2]:] if len(starts) >= 2 else seg
+
+
 def _opencode(rows: list[str]) -> Regions:
     # full screen: the status bar is the last lines. Each turn of the message list ends
     # with a "▣  Build · MODEL" line, so the newest turn is the rows after the one before
-    # the last such line, through the last one
+    # the last such line, through the last one (narrowed by _opencode_turn)
     marks = [i for i, r in enumerate(rows) if _OPENCODE_TURN.search(r)]
     if marks:
         start = marks[-2] + 1 if len(marks) >= 2 else 0
-        latest = rows[start : marks[-1] + 1]
+        latest = _opencode_turn(rows[start : marks[-1] + 1])
     else:
         latest = rows[-30:]
     return Regions(_join(rows), _join(rows[-3:]), _join(latest))

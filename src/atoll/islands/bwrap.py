@@ -69,6 +69,7 @@ class BwrapRunner:
     workspace: str
     home: str
     via: Runner
+    broker_mount: str | None = None
 
     @property
     def host(self) -> str:
@@ -79,7 +80,8 @@ class BwrapRunner:
         return self.via.user
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return self.via.wrap(bwrap_argv(self.spec, self.workspace, argv, home=self.home))
+        return self.via.wrap(bwrap_argv(self.spec, self.workspace, argv, home=self.home,
+                                        broker_mount=self.broker_mount))
 
     def run(self, argv: list[str], *, input: bytes | None = None,
             timeout: float | None = 30.0) -> Completed:
@@ -204,7 +206,8 @@ class BwrapIsland:
         return _meta_at(self, self.path)
 
     def runner(self) -> BwrapRunner:
-        return BwrapRunner(self.spec, self.workspace, self.sandbox_home, self.host_runner())
+        return BwrapRunner(self.spec, self.workspace, self.sandbox_home, self.host_runner(),
+                           self.broker_mount)
 
     def tmux(self, socket: str = DEFAULT_SOCKET) -> TmuxClient:
         return TmuxClient(self.host_runner(), socket)
@@ -216,7 +219,13 @@ class BwrapIsland:
         (:mod:`atoll.islands.hookrelay`) so the agent's hooks inside reach this pane."""
         return hook_relay_argv(self.path, bwrap_argv(
             self.spec, self.workspace, argv, home=self.sandbox_home, new_session=False,
-            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM)))
+            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM),
+            broker_mount=self.broker_mount))
+
+    @property
+    def broker_mount(self) -> str:
+        """Where this island's grant broker mounts (atoll.islands.brokermount.bwrap_place)."""
+        return posixpath.join(self.path, "grants")
 
     def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
                     read_only: bool = False) -> list[str]:
@@ -237,8 +246,11 @@ class BwrapIsland:
         host.run(["rm", "-rf", "--one-file-system", self.path], timeout=600).check()
 
     def purge(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Kill the session and delete the island directory (never a granted project)."""
+        """Kill the session, detach its grant broker's mount (the broker then exits) and
+        delete the island directory (never a granted project)."""
         self.stop(socket)
+        self.host_runner().run(["fusermount3", "-u", "-z", "-q", "--", self.broker_mount],
+                               timeout=30)
         self._remove_dir()
 
     def pane_first(self) -> list[str] | None:

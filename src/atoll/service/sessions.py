@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from atoll.core.display import command_label
 from atoll.core.errors import AtollError, NotFoundError, UsageError
@@ -135,6 +136,9 @@ def new_session(ctx: Context, req: NewSession,
             req = replace(req, as_user=chosen.user)
         elif req.island == "user":
             warning = chosen.warning
+    from atoll.service.policy import enforce_new  # host policy (issue 17), before anything runs
+
+    enforce_new(ctx, req.island, req.as_user, argv, req.name)
     server = _new_session(ctx, req, agent, argv)
     if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
         warn(warning)
@@ -167,12 +171,16 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
                          "is out of reach); start it without recording, or use --island bwrap")
     directory = os.path.abspath(req.directory or os.getcwd())
     validate_path_text(directory)
+    granted = parse_and_check(req.grants)  # served by the island's broker, never bound
     if kind.in_place:
         if req.cpus is not None or req.memory is not None or req.pids is not None \
-                or req.net or req.grants:
-            raise UsageError("--cpus, --memory, --pids, --net and --grant need --island "
+                or req.net:
+            raise UsageError("--cpus, --memory, --pids and --net need --island "
                              "bwrap, docker or podman")
         user = req.as_user or ctx.operator
+        if granted and user == ctx.operator:
+            raise UsageError("--grant: a session run as you sees your files already; grant "
+                             "to an agent user's session (--as USER) or an island")
         if user != ctx.operator:
             validate_user_name(user)
         spec = IslandSpec(name=req.name, project_dir=directory,
@@ -198,7 +206,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         spec = IslandSpec(
             name=req.name, project_dir=project_root(Local(), directory), kind=kind.name,
             operator=ctx.operator, agent_user=req.as_user if kind.host_tmux else None,
-            net=req.net, grants=parse_and_check(req.grants), **extra,  # type: ignore[arg-type]
+            net=req.net, **extra,  # type: ignore[arg-type]
         )
     island = make_island(spec)
     island.check()
@@ -230,24 +238,26 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         details |= {"dir": cwd, "worktree": worktree}
     else:
         details |= {"net": req.net, "cpus": spec.cpus, "memory": spec.memory,
-                    "pids": spec.pids,
-                    "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants]}
+                    "pids": spec.pids}
+    if granted or not kind.in_place:
+        details["grants"] = [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in granted]
     target = {"host": ctx.host, "session": req.name, "agent_user": owner,
               "island": island.kind}
-    kept, replaced = spec_store.starting(  # before anything starts: what makes the session survive
+    # before anything starts: the spec is what makes the session survive
+    kept, replaced = spec_store.starting(
         operator=ctx.operator, socket=ctx.socket, name=req.name, agent=agent, argv=argv,
         directory=cwd or project, project=project, worktree=worktree or "",
         island=island.kind, agent_user=owner,
-        limits={} if kind.in_place else {"cpus": req.cpus, "memory": req.memory,
-                                         "pids": req.pids, "net": req.net,
-                                         "grants": list(req.grants)},
+        limits={"grants": list(req.grants)} if kind.in_place else {
+            "cpus": req.cpus, "memory": req.memory, "pids": req.pids, "net": req.net,
+            "grants": list(req.grants)},
         record=req.record, restart=req.restart, previous=req.resume)
     with _undo_spec(kept, replaced), \
             audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
         if req.resume is not None and not kind.in_place and island.exists():
             _reopen(island)  # a resume keeps the island: the lost session's work is in it
         else:
-            island.create()
+            _create_with_broker(ctx, island, granted)
         if not kind.in_place:  # a home atoll made for this island; never a person's home
             from atoll.service.hooks_install import wire_island
 
@@ -256,8 +266,10 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         if kind.host_tmux and (req.record or ctx.record):
             transcript = audit.start_recording(ctx, Server(owner, island.tmux(ctx.socket)),
                                                req.name)
+        from atoll.service.limits import joined_island  # the agent's cgroups (issue 17)
+
         try:
-            client = start_session(island, req.name, argv, socket=ctx.socket,
+            client = start_session(joined_island(island, ctx), req.name, argv, socket=ctx.socket,
                                    options=options, env=env, cwd=cwd,
                                    first=island.pane_first(),
                                    pipe_command=transcript.pipe_command if transcript else None)
@@ -295,6 +307,44 @@ def _reopen(island: object) -> None:
 def as_target(target: Target | str, as_user: str | None = None) -> Target:
     """``target`` itself, or the target written ``[HOST:]NAME`` (``as_user`` added)."""
     return target if isinstance(target, Target) else parse_target(target, as_user)
+
+
+def _create_with_broker(ctx: Context, island: Any, granted: tuple[Any, ...]) -> None:
+    """Create ``island`` with its grant broker mounted (issue 16): a container's broker
+    starts first (the engine binds its mountpoint at creation), a bwrap island's after its
+    directory exists (each pane binds it), a user island's (the agent user's, shared by
+    its sessions) only when there is something to grant; then each ``--grant`` is added
+    through it."""
+    from atoll.service import grants as broker_grants
+
+    kind = island.kind
+    if kind in ("docker", "podman"):
+        place = broker_grants.start_island_broker(ctx, kind, agent=None,
+                                                  island_id=island.island_id)
+        island.broker_mount = place.mountpoint
+        try:
+            island.create()
+        except BaseException:
+            from atoll.broker.control import stop_broker
+
+            stop_broker(place.key)
+            raise
+    elif kind == "bwrap":
+        island.create()
+        place = broker_grants.start_island_broker(ctx, kind, agent=island.spec.agent_user,
+                                                  island_id=island.island_id)
+    else:  # in place (user): the agent user's broker, in its view before the agent runs
+        island.create()
+        if not granted:
+            return
+        from atoll.islands.brokermount import user_place
+
+        place = user_place(island.spec.agent_user)
+        broker_grants.start_broker(ctx, place)
+        live = broker_grants.live_paths(place)  # an earlier session's grant reaches it too
+        granted = tuple(g for g in granted if g.path not in live)
+    for g in granted:
+        broker_grants.add_grant(ctx, place, g.path, rw=g.rw)
 
 
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
