@@ -47,6 +47,7 @@ ACTIONS: frozenset[str] = frozenset(
         "grant.revoke",
         "crossing.intake",
         "crossing.export",
+        "crossing.egress",
         "config.change",
         "host.add",
         "transcript.closed",
