@@ -64,8 +64,8 @@ def test_table_output_has_the_documented_columns(tmux_socket: str) -> None:
     assert atoll("new", "tab", "--", "sleep", "300", socket=tmux_socket).returncode == 0
     res = atoll("ls", socket=tmux_socket)
     header, line = res.stdout.splitlines()[:2]
-    assert header.split() == ["HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE",
-                              "CPU", "MEM", "AGE"]
+    assert header.split() == ["HOST", "NAME", "AGENT", "PROJECT", "USER", "NET", "BY",
+                              "STATUS", "IDLE", "CPU", "MEM", "AGE"]
     assert line.split()[:2] == ["local", "tab"]
 
 

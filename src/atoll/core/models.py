@@ -47,6 +47,10 @@ class SessionRow(msgspec.Struct, kw_only=True):
     reason: str | None = None
     #: Linux users whose AI the session is opened to (``atoll mcp open``; operator's view)
     opened_to: list[str] = msgspec.field(default_factory=list)
+    #: the island's network: ``none``, ``allow`` (an allow-list through atoll's egress
+    #: proxy) or ``net`` (everything; also user islands, which share the host's network);
+    #: empty when the session did not record it
+    net: str = ""
 
 
 class HostRow(msgspec.Struct, kw_only=True):

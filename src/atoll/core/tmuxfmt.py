@@ -55,6 +55,7 @@ FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("state", "@atoll_state", True),
     ("state_time", "@atoll_state_time", True),
     ("exit", "@atoll_exit", True),
+    ("net", "@atoll_net", True),
 )
 
 # Bytes per text field. name/agent/project/worktree/launched_by/island/command: the limits
@@ -65,6 +66,7 @@ FIELD_CAPS: dict[str, int] = {
     "session_name": 4096, "session_id": 12, "pane_id": 12, "pane_current_command": 256,
     "pane_title": 1024, "agent": 128, "project": 4096, "worktree": 4096, "launched_by": 64,
     "island": 256, "created": 40, "command": 4096, "state": 32, "state_time": 40, "exit": 8,
+    "net": 8,
 }  # fmt: skip
 # Number ranges, the ones a peer row is held to: pid up to PID_MAX_LIMIT (2**22, proc(5)),
 # clients attached up to 10,000, statuses up to 2**16 (a wait(2) status fits 16 bits);
@@ -145,6 +147,7 @@ class PaneRecord(msgspec.Struct, frozen=True):
     state: str = ""
     state_time: str = ""
     exit: str = ""
+    net: str = ""
     problem: str | None = None
 
     @property

@@ -231,6 +231,7 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         command=p.command or p.pane_current_command,
         exit_status=verdict.exit_status,
         reason=verdict.reason,
+        net=p.net if p.net in ("none", "allow", "net") else "",
     )
 
 

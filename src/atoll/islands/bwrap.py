@@ -25,6 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from atoll.core.egress import parse_allow_list
 from atoll.core.errors import AtollError, NotFoundError, PermissionDeniedError, UsageError
 from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, parse_island_meta
 from atoll.core.islands import (
@@ -41,6 +42,7 @@ from atoll.exec.runner import Runner, Sudo
 from atoll.islands.base import IslandExistsError, IslandInfo
 from atoll.islands.container import base_commits
 from atoll.islands.copyin import copy_in
+from atoll.islands.egress import egress_wrap, proxy_dir, stop_proxy
 from atoll.islands.grants import check_grant
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
@@ -189,7 +191,8 @@ class BwrapIsland:
         meta = {
             "name": self.spec.name, "project_dir": self.spec.project_dir,
             "hash8": self.spec.hash8, "owner": self.spec.operator, "kind": "bwrap",
-            "agent_user": self.agent_user, "net": self.spec.net, "cpus": self.spec.cpus,
+            "agent_user": self.agent_user, "net": self.spec.net,
+            "allow": [a.text() for a in self.spec.allow], "cpus": self.spec.cpus,
             "memory": self.spec.memory, "pids": self.spec.pids,
             "grants": [[g.path, g.rw] for g in self.spec.grants],
             "base_commits": commits, "created": time.time(),
@@ -210,9 +213,11 @@ class BwrapIsland:
     def pane_command(self, argv: list[str]) -> list[str]:
         """The pane's argv in the sandbox, without ``--new-session`` (see
         :func:`atoll.core.islands.bwrap_argv`: the pane pty must stay the controlling
-        terminal, and nothing outside the sandbox reads it)."""
+        terminal, and nothing outside the sandbox reads it). With an allow-list the
+        sandbox's loopback forwarder starts first (:mod:`atoll.islands.egress`)."""
+        env, wrap = egress_wrap(self.spec)
         return bwrap_argv(self.spec, self.workspace, argv, home=self.sandbox_home,
-                          new_session=False)
+                          new_session=False, env=env, wrap=wrap)
 
     def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
                     read_only: bool = False) -> list[str]:
@@ -233,8 +238,10 @@ class BwrapIsland:
         host.run(["rm", "-rf", "--one-file-system", self.path], timeout=600).check()
 
     def purge(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Kill the session and delete the island directory (never a granted project)."""
+        """Kill the session, stop the egress proxy and delete the island directory (never
+        a granted project)."""
         self.stop(socket)
+        stop_proxy(self.island_id)
         self._remove_dir()
 
     def describe(self) -> IslandInfo:
@@ -243,7 +250,7 @@ class BwrapIsland:
             project_dir=self.spec.project_dir, owner=self.spec.operator,
             state="present" if self.exists() else "absent", workspace=self.workspace,
             workdir=self.workdir, agent_user=self.agent_user, net=self.spec.net,
-            grants=self.spec.grants,
+            grants=self.spec.grants, allow=self.spec.allow,
             limits={"cpus": self.spec.cpus, "memory": self.spec.memory, "pids": self.spec.pids},
         )
 
@@ -268,6 +275,8 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
                 operator=meta.owner, agent_user=agent_user, cpus=meta.cpus,
                 memory=meta.memory, pids=meta.pids, net=meta.net,
                 grants=tuple(Grant(path, rw) for path, rw in meta.grants),
+                allow=parse_allow_list(meta.allow),
+                egress_dir=(proxy_dir(entry) or "") if meta.allow else "",
             )
         except AtollError:
             continue

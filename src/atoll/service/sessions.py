@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from atoll.core.display import command_label
+from atoll.core.egress import Allow
 from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
+from atoll.core.islands import IslandSpec
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.sessionref import is_atoll_name, matches, validate_session_target
@@ -61,6 +63,7 @@ class NewSession:
     pids: int | None = None
     net: bool = False
     grants: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
 
 
 def _server(ctx: Context, user: str | None) -> Server:
@@ -130,8 +133,8 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
     if req.island in ("docker", "podman", "bwrap"):
         return _new_in_island(ctx, req, agent, argv)
     if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
-            or req.grants:
-        raise UsageError("--cpus, --memory, --pids, --net and --grant need --island "
+            or req.grants or req.allow:
+        raise UsageError("--cpus, --memory, --pids, --net, --allow and --grant need --island "
                          "bwrap, docker or podman")
     server = _server(ctx, req.as_user)
     if server.user != ctx.operator and not may_act_as(server.user):
@@ -163,6 +166,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         "atoll_island": "none" if server.user == ctx.operator else req.island,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": command_label(argv),
+        "atoll_net": "net",  # a user island (or the operator) shares the host's network
     }
     bindir = _atoll_bin_dir()
     env = {
@@ -202,7 +206,6 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     are refused for them; bwrap islands run as an agent user (``--as``, required).
     """
     from atoll.core.errors import PermissionDeniedError
-    from atoll.core.islands import IslandSpec
     from atoll.islands.base import start_session
     from atoll.islands.grants import parse_and_check
     from atoll.islands.registry import make_island
@@ -234,9 +237,9 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     spec = IslandSpec(
         name=req.name, project_dir=project, kind=req.island,  # type: ignore[arg-type]
         operator=ctx.operator, agent_user=req.as_user if req.island == "bwrap" else None,
-        net=req.net, grants=parse_and_check(req.grants), **extra,  # type: ignore[arg-type]
+        net=req.net, grants=parse_and_check(req.grants), allow=egress_rules(ctx, req),
+        **extra,  # type: ignore[arg-type]
     )
-    island = make_island(spec)
     options = {
         "atoll_agent": agent,
         "atoll_project": project,
@@ -244,16 +247,27 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
         "atoll_launched_by": ctx.operator,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": command_label(argv),
+        "atoll_net": spec.net_mode,
     }
     target = {"agent_user": req.as_user or req.island, "session": req.name,
               "island": req.island}
     details: dict[str, object] = {
-        "agent": agent, "command": argv, "project": project, "net": req.net,
+        "agent": agent, "command": argv, "project": project, "net": spec.net_mode,
+        "allow": [a.text() for a in spec.allow],
         "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants],
         "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids,
     }
     with audit.action(ctx, "session.new", target, details):
-        island.create()
+        spec = with_egress_proxy(ctx, spec)
+        island = make_island(spec)
+        try:
+            island.create()
+        except BaseException:
+            if spec.allow:
+                from atoll.islands.egress import stop_proxy
+
+                stop_proxy(spec.island_id)
+            raise
         transcript = None
         if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
             # bwrap's tmux server runs as the agent user on the host, like a user island's
@@ -270,6 +284,39 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     if req.island == "bwrap" and req.as_user:
         return Server(req.as_user, client)
     return Server(f"{req.island}:{island.island_id}", client)
+
+
+def egress_rules(ctx: Context, req: NewSession) -> tuple[Allow, ...]:
+    """The allow-list of a new island: ``--allow`` plus the user config's ``allow`` (not
+    with ``--net``), checked against the host policy, which only narrows: an entry it does
+    not list, or ``--net`` while it lists any, is PermissionDeniedError (exit 4)."""
+    from atoll.config import load_policy_allow
+    from atoll.core.egress import narrow, parse_allow_list
+    from atoll.core.errors import PermissionDeniedError
+
+    policy_text = load_policy_allow()
+    policy = parse_allow_list(policy_text) if policy_text is not None else None
+    if req.net:
+        if req.allow:
+            raise UsageError("--allow and --net exclude each other: --net already lets "
+                             "everything through")
+        if policy is not None:
+            raise PermissionDeniedError("host policy limits egress to an allow-list "
+                                        "(/etc/atoll/policy.toml): --net is refused")
+        return ()
+    return narrow(parse_allow_list([*ctx.allow, *req.allow]), policy)
+
+
+def with_egress_proxy(ctx: Context, spec: IslandSpec) -> IslandSpec:
+    """``spec`` with its egress proxy started (:mod:`atoll.islands.egress`) when it has an
+    allow-list; unchanged otherwise."""
+    if not spec.allow:
+        return spec
+    from atoll.islands.egress import peer_uid, start_proxy
+
+    path = start_proxy(spec.island_id, spec.kind, ctx.operator, spec.allow, peer_uid(spec),
+                       ctx.ledger_path)
+    return replace(spec, egress_dir=path)
 
 
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
