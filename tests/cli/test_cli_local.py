@@ -73,6 +73,8 @@ def test_cpu_percent_is_current_not_lifetime(tmux_socket: str) -> None:
     atoll("new", "busy", "--", "python3", "-c", "while True: pass", socket=tmux_socket)
     atoll("new", "calm", "--", "sleep", "300", socket=tmux_socket)
     time.sleep(1.0)
+    ls(tmux_socket)  # the first sample may still hold the processes' start-up
+    time.sleep(1.0)
     rows = {r["name"]: r for r in ls(tmux_socket)["sessions"]}
     assert rows["busy"]["cpu_percent"] > 40
     assert rows["calm"]["cpu_percent"] < 5

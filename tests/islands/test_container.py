@@ -21,6 +21,7 @@ from atoll.exec.runner import current_user
 from atoll.islands.base import IslandExistsError, start_session
 from atoll.islands.container import ContainerIsland, list_container_islands
 from atoll.islands.engine import Engine
+from atoll.islands.hookrelay import SHIM
 from atoll.islands.image import ImageMissingError
 from atoll.islands.load import host_pid_maps, init_pids
 from tests.islands.support import engine_objects, git, git_project, inside, tag, wait_for
@@ -79,12 +80,16 @@ def test_create_copy_session_and_hardening(engine: str, made: Made, tmp_path: Pa
                              "cat /sys/fs/cgroup/pids.max"]).text().strip()
     assert pids == "128"
 
-    # nothing from the host but the volume (and the engine's own tmpfs/etc files)
+    # nothing from the host but the volume and the read-only hook shim (and the engine's
+    # own tmpfs/etc files)
     info = isl.inspect()
     assert info is not None
-    sources = [m.get("Source", "") for m in info.get("Mounts") or []]
-    kinds = {m.get("Type") for m in info.get("Mounts") or []}
-    assert kinds == {"volume"}, info.get("Mounts")
+    mounts = info.get("Mounts") or []
+    sources = [m.get("Source", "") for m in mounts]
+    binds = [(m.get("Source"), m.get("Destination"), m.get("RW")) for m in mounts
+             if m.get("Type") == "bind"]
+    assert binds == [(SHIM, "/usr/local/bin/atoll", False)], mounts
+    assert {m.get("Type") for m in mounts} == {"volume", "bind"}, mounts
     assert not any("docker.sock" in s or s.startswith(("/home", "/root")) for s in sources)
     labels = info["Config"]["Labels"]
     assert labels["atoll.owner"] == current_user()

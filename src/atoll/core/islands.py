@@ -278,6 +278,7 @@ def container_run_argv(
     ulimits: dict[str, tuple[int, int]] | None = None,
     command: tuple[str, ...] = ("sleep", "infinity"),
     env: dict[str, str] | None = None,
+    hook_shim: str | None = None,
 ) -> list[str]:
     """Arguments after ``ENGINE`` for ``run`` (docker and podman share them).
 
@@ -287,7 +288,9 @@ def container_run_argv(
     unless ``spec.net``, uid 1000, the workspace volume at ``/workspace``; grants are bound
     at their own paths, read-only unless rw; with an allow-list, the egress proxy's
     directory is bound read-only at ``EGRESS_MOUNT`` and ``env`` (the proxy variables)
-    is set. Nothing else from the host is mounted.
+    is set. ``hook_shim``: the island's ``atoll`` (only ``atoll hook EVENT``, which sets
+    the state on the container's own tmux server), bound read-only at
+    ``/usr/local/bin/atoll``. Nothing else from the host is mounted.
     """
     env = env or {}
     if spec.kind not in CONTAINER_KINDS:
@@ -319,9 +322,21 @@ def container_run_argv(
     for name, (soft, hard) in sorted((ulimits or {}).items()):
         argv += ["--ulimit", f"{name}={soft}:{hard}"]
     argv += ["-v", f"{volume}:{CONTAINER_WORKSPACE}"]
+    if hook_shim is not None:
+        check_abs_path(hook_shim, "hook shim")
+        argv += ["-v", f"{hook_shim}:/usr/local/bin/atoll:ro"]
     for g in spec.grants:
         argv += ["-v", f"{g.path}:{g.path}:{'rw' if g.rw else 'ro'}"]
     return [*argv, spec.image, *command]
+
+
+@dataclass(frozen=True)
+class HookChannel:
+    """Host paths of a bwrap pane's hook channel: its FIFO (made by the relay, in the
+    island's directory) and the ``atoll`` shim shipped with atoll (hookshim.sh)."""
+
+    fifo: str
+    shim: str
 
 
 def bwrap_argv(
@@ -333,6 +348,7 @@ def bwrap_argv(
     new_session: bool = True,
     env: dict[str, str] | None = None,
     wrap: list[str] | None = None,
+    hook: HookChannel | None = None,
 ) -> list[str]:
     """The argv that runs ``command`` in a bubblewrap sandbox for ``spec``.
 
@@ -342,9 +358,12 @@ def bwrap_argv(
     own paths. Every namespace is unshared (the network is shared only with ``spec.net``),
     the command runs in a new session (no TIOCSTI into the caller's terminal,
     CVE-2017-5226) and dies with its parent; nested user namespaces are disabled.
-    Inside, ``prlimit`` caps processes (``RLIMIT_NPROC`` = ``spec.pids``, counted in the
-    sandbox's user namespace) and each process's data size (``RLIMIT_DATA`` =
-    ``spec.memory``); bwrap has no cgroup, so there is no total memory or CPU cap.
+    With ``hook``, the island's hook channel (:mod:`atoll.islands.hookrelay`) is bound in:
+    the FIFO at ``/run/atoll/hook`` (``$ATOLL_HOOK_FIFO``) and the ``atoll`` shim, read-only,
+    at ``/run/atoll/bin/atoll``. Inside, ``prlimit`` caps processes (``RLIMIT_NPROC`` =
+    ``spec.pids``, counted in the sandbox's user namespace) and each process's data size
+    (``RLIMIT_DATA`` = ``spec.memory``); bwrap has no cgroup, so there is no total memory
+    or CPU cap.
     With an allow-list, the egress proxy's directory is bound read-only at
     ``EGRESS_MOUNT``, ``env`` (the proxy variables) is set, and ``wrap`` (the forwarder's
     argv prefix) runs before ``command``.
@@ -381,6 +400,12 @@ def bwrap_argv(
         "--tmpfs", "/var/tmp",
         "--tmpfs", "/run",
     ]
+    if hook is not None:
+        check_abs_path(hook.fifo, "hook FIFO")
+        check_abs_path(hook.shim, "hook shim")
+        argv += ["--ro-bind-try", hook.shim, "/run/atoll/bin/atoll",
+                 "--bind-try", hook.fifo, "/run/atoll/hook",
+                 "--setenv", "ATOLL_HOOK_FIFO", "/run/atoll/hook"]
     if spec.net:
         argv += ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
     ws_grant: Grant | None = None

@@ -25,6 +25,8 @@ spelling of a submitting key gets through.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from atoll.core.errors import UsageError
@@ -120,3 +122,95 @@ def parse_pane_info(text: str) -> PaneInfo:
     if not (0 < width <= 10_000 and 0 < height <= 10_000):
         raise UsageError("tmux gave an unexpected pane size")
     return PaneInfo(sid, created, width, height, min(cx, width), min(cy, height))
+
+
+class SessionInfo(msgspec.Struct, frozen=True):
+    """One session as ``list_sessions`` shows it to the AI (sizes in cells)."""
+
+    session: str
+    host: str
+    status: str
+    width: int
+    height: int
+
+
+class Screen(msgspec.Struct, frozen=True):
+    """A screen as the AI reads it: plain text (no escape sequences), size and cursor in
+    cells; ``matched`` is ``wait_for_screen``'s answer (None for the other tools)."""
+
+    session: str
+    width: int
+    height: int
+    cursor_x: int
+    cursor_y: int
+    screen: str
+    matched: bool | None = None
+
+
+#: Largest answer read from a peer's ``atoll mcp call`` (bytes): 2,000 lines of
+#: scrollback at 500 columns of 4-byte characters, with room to spare.
+MAX_PEER_ANSWER = 4 << 20
+#: A peer answers list_sessions for at most this many sessions (more is refused).
+MAX_PEER_SESSIONS = 256
+_STATUSES = frozenset({"running", "waiting", "idle", "exited", "error", "unknown", "lost"})
+
+
+def plain_text(text: str) -> str:
+    """``text`` with every control character but the newline removed (C0, DEL, C1): a
+    peer's screen reaches the AI as plain text, whatever bytes the peer sent."""
+    return "".join(ch for ch in text if ch == "\n" or not (ord(ch) < 0x20
+                                                            or 0x7F <= ord(ch) <= 0x9F))
+
+
+def _cells(value: int, what: str) -> int:
+    if not 0 <= value <= 10_000:
+        raise UsageError(f"the peer gave an unexpected {what}")
+    return value
+
+
+def decode_peer_screen(data: bytes, label: str) -> Screen:
+    """A peer's ``read_screen``/``type_text``/``send_key``/``wait_for_screen`` answer, as
+    the :class:`Screen` of session ``label`` (``HOST:NAME``). The peer is not trusted:
+    size-capped, shape-checked, numbers in range, text made plain. Raises UsageError."""
+    if len(data) > MAX_PEER_ANSWER:
+        raise UsageError(f"the peer's answer is larger than {MAX_PEER_ANSWER} bytes")
+    try:
+        got = msgspec.json.decode(data, type=Screen)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise UsageError("the peer's answer is not a screen") from exc
+    width, height = _cells(got.width, "width"), _cells(got.height, "height")
+    return Screen(label, width, height, min(_cells(got.cursor_x, "cursor"), width),
+                  min(_cells(got.cursor_y, "cursor"), height), plain_text(got.screen),
+                  got.matched)
+
+
+def decode_peer_sessions(data: bytes, host: str, names: set[str]) -> list[SessionInfo]:
+    """A peer's ``list_sessions`` answer, kept to the sessions ``names`` this side opened
+    on ``host`` and relabelled ``HOST:NAME``. Raises UsageError as
+    :func:`decode_peer_screen` does."""
+    if len(data) > MAX_PEER_ANSWER:
+        raise UsageError(f"the peer's answer is larger than {MAX_PEER_ANSWER} bytes")
+    try:
+        got = msgspec.json.decode(data, type=list[SessionInfo])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise UsageError("the peer's answer is not a list of sessions") from exc
+    if len(got) > MAX_PEER_SESSIONS:
+        raise UsageError(f"the peer listed more than {MAX_PEER_SESSIONS} sessions")
+    return [SessionInfo(f"{host}:{s.session}", host,
+                        s.status if s.status in _STATUSES else "unknown",
+                        _cells(s.width, "width"), _cells(s.height, "height"))
+            for s in got if s.session in names]
+
+
+#: The tools, and the only names the bridge and ``atoll mcp call`` accept.
+TOOLS = ("list_sessions", "read_screen", "type_text", "send_key", "wait_for_screen")
+#: Largest request (bytes of JSON): a typed text of MAX_TYPED 4-byte characters and more.
+MAX_REQUEST = 64 << 10
+
+
+class Request(msgspec.Struct, frozen=True):
+    """One tool call as the bridge and ``atoll mcp call`` receive it."""
+
+    tool: str
+    args: dict[str, Any] = msgspec.field(default_factory=dict)
+    client: dict[str, str] = msgspec.field(default_factory=dict)

@@ -181,3 +181,13 @@ class ContainerExec(_Base, frozen=True):
         if self.exec_user:
             cmd += ["-u", self.exec_user]
         return self.via.wrap([*cmd, self.name, *argv])
+
+    def run(
+        self, argv: list[str], *, input: bytes | None = None, timeout: float | None = 30.0
+    ) -> Completed:
+        """As :meth:`Runner.run`; with ``input``, stdin is passed on (``-i``) even when this
+        runner was not made with ``stdin``: without it ``ENGINE exec`` drops the input and
+        the command reads an empty stdin."""
+        wrapped = self if input is None or self.stdin or self.interactive else \
+            msgspec.structs.replace(self, stdin=True)
+        return run_argv(wrapped.wrap(argv), input=input, timeout=timeout)

@@ -31,6 +31,7 @@ from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, 
 from atoll.core.islands import (
     ISLANDS_SUBDIR,
     Grant,
+    HookChannel,
     IslandKindName,
     IslandSpec,
     bwrap_argv,
@@ -44,6 +45,7 @@ from atoll.islands.container import base_commits
 from atoll.islands.copyin import copy_in
 from atoll.islands.egress import egress_wrap, proxy_dir, stop_proxy
 from atoll.islands.grants import check_grant
+from atoll.islands.hookrelay import SHIM, hook_fifo_name, hook_relay_argv
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
 META = "meta.json"
@@ -213,11 +215,14 @@ class BwrapIsland:
     def pane_command(self, argv: list[str]) -> list[str]:
         """The pane's argv in the sandbox, without ``--new-session`` (see
         :func:`atoll.core.islands.bwrap_argv`: the pane pty must stay the controlling
-        terminal, and nothing outside the sandbox reads it). With an allow-list the
-        sandbox's loopback forwarder starts first (:mod:`atoll.islands.egress`)."""
+        terminal, and nothing outside the sandbox reads it), started by the hook relay
+        (:mod:`atoll.islands.hookrelay`) so the agent's hooks inside reach this pane. With
+        an allow-list the sandbox's loopback forwarder starts first
+        (:mod:`atoll.islands.egress`)."""
         env, wrap = egress_wrap(self.spec)
-        return bwrap_argv(self.spec, self.workspace, argv, home=self.sandbox_home,
-                          new_session=False, env=env, wrap=wrap)
+        return hook_relay_argv(self.path, bwrap_argv(
+            self.spec, self.workspace, argv, home=self.sandbox_home, new_session=False,
+            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM), env=env, wrap=wrap))
 
     def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
                     read_only: bool = False) -> list[str]:

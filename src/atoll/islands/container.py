@@ -50,6 +50,7 @@ from atoll.islands.copyin import copy_in
 from atoll.islands.egress import egress_wrap, stop_proxy
 from atoll.islands.engine import Engine, ulimits
 from atoll.islands.grants import hold_grant, verify_mounts
+from atoll.islands.hookrelay import SHIM
 from atoll.islands.image import require_image
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
 
@@ -132,7 +133,7 @@ class ContainerIsland:
         try:
             env, wrap = egress_wrap(self.spec)
             run = container_run_argv(self.spec, volume=self.volume, labels=labels,
-                                     ulimits=ulimits(), env=env,
+                                     ulimits=ulimits(), hook_shim=SHIM, env=env,
                                      command=(*wrap, "sleep", "infinity"))
             engine.check(*run, timeout=120)
             ready = self.runner().run(["tmux", "-V"], timeout=60)

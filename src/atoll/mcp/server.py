@@ -31,7 +31,8 @@ INSTRUCTIONS = (
     "opened to you). You can read the screen, type text and press editing keys. You CANNOT "
     "submit anything: there is no Enter, no Ctrl-C, no Escape, and control characters in "
     "typed text are removed. The human reads what you typed and presses Enter themselves. "
-    "Explain a command with a '# comment' typed after it when useful."
+    "Explain a command with a '# comment' typed after it when useful. Name a session "
+    "exactly as list_sessions shows it (HOST:NAME for one on another host)."
 )
 
 NO_SUBMIT = " It never presses Enter: the human decides whether to run what you typed."

@@ -45,15 +45,14 @@ from typing import Any
 import msgspec
 
 from atoll.core.errors import AtollError, ExitCode, UsageError
+from atoll.core.operator import MAX_REQUEST, TOOLS, Request
 
-MAX_REQUEST = 64 << 10
 MAX_ANSWER = 4 << 20
 READ_TIMEOUT = 5.0
 #: Longest a tool may take (wait_for_screen's own cap plus margin), seconds.
 CALL_TIMEOUT = 130.0
 #: At most this many requests are served at once (each may wait up to CALL_TIMEOUT).
 MAX_CONCURRENT = 8
-TOOLS = ("list_sessions", "read_screen", "type_text", "send_key", "wait_for_screen")
 
 
 def bridge_dir(uid: int | None = None) -> str:
@@ -92,12 +91,6 @@ def peer_uid(conn: socket.socket) -> tuple[int, int]:
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, _gid = struct.unpack("3i", creds)
     return pid, uid
-
-
-class Request(msgspec.Struct, frozen=True):
-    tool: str
-    args: dict[str, Any] = msgspec.field(default_factory=dict)
-    client: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Answer(msgspec.Struct, frozen=True):
@@ -282,7 +275,7 @@ def run_bridge() -> int:
     operator (an ``flock`` on ``bridge.lock``); returns its exit status."""
     from atoll.service import audit, openings
     from atoll.service.context import context_from_environment
-    from atoll.service.operator import ClientInfo, Tools
+    from atoll.service.operator import Tools, client_of, run_tool
 
     directory = _make_dir()
     lock = os.open(os.path.join(directory, "bridge.lock"),
@@ -307,22 +300,7 @@ def run_bridge() -> int:
         return uids
 
     def dispatch(user: str, tool: str, req: Request) -> Any:
-        info = ClientInfo(**{k: str(v)[:100] for k, v in req.client.items()
-                             if k in ("name", "version")})
-        tools = Tools(ctx, user, info)
-        a = req.args
-        if tool == "list_sessions":
-            return tools.list_sessions()
-        if tool == "read_screen":
-            return tools.read_screen(str(a.get("session", "")), int(a.get("lines", 0)))
-        if tool == "type_text":
-            return tools.type_text(str(a.get("session", "")), str(a.get("text", "")))
-        if tool == "send_key":
-            return tools.send_key(str(a.get("session", "")), str(a.get("key", "")))
-        pattern = a.get("pattern")
-        return tools.wait_for_screen(str(a.get("session", "")),
-                                     None if pattern is None else str(pattern),
-                                     float(a.get("timeout_s", 10)))
+        return run_tool(Tools(ctx, user, client_of(req)), tool, req.args)
 
     def deny(user: str, why: str) -> None:
         with contextlib.suppress(AtollError):

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 from atoll.core.errors import UsageError
 from atoll.core.status import HOOK_EVENTS
-from atoll.core.timefmt import rfc3339
-from atoll.exec.runner import Local
-from atoll.tmux.client import TmuxClient
+from atoll.tmux.client import set_hook_state
 
 
 def report(event: str, tmux_env: str | None, pane: str | None) -> str | None:
@@ -28,8 +25,5 @@ def report(event: str, tmux_env: str | None, pane: str | None) -> str | None:
     if not os.path.isabs(socket):
         raise UsageError("$TMUX does not name a socket path")
     state = HOOK_EVENTS[key]
-    values: dict[str, str | None] = {"@atoll_state": state}
-    if state is not None:
-        values["@atoll_state_time"] = rfc3339(time.time()) or ""
-    TmuxClient(Local(), timeout=5, socket_path=socket).set_pane_options(pane, values)
+    set_hook_state(socket, pane, state)
     return state

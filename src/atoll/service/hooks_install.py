@@ -20,7 +20,7 @@ import msgspec
 
 from atoll.core import hookcfg
 from atoll.core.errors import AtollError, UsageError
-from atoll.exec.runner import Sudo
+from atoll.exec.runner import Runner, Sudo
 
 MAX_BYTES = 1 << 20  # a settings file larger than 1 MiB is not one atoll merges into
 
@@ -161,3 +161,23 @@ def run_as(user: str, argv: list[str]) -> tuple[int, str, str]:
            "hooks", *argv]
     res = Sudo(user).run(cmd, timeout=60)
     return res.returncode, res.text(), res.stderr
+
+
+def wire_island(runner: Runner, agent: str) -> list[str]:
+    """Wire ``agent``'s hooks in an island's own home (a home atoll made for the island,
+    fresh at creation: nobody's settings are edited) through ``runner``, which runs inside
+    the island (so files are written with the island's rights, never the operator's).
+    Returns the paths written, relative to that home; nothing for an agent without hooks.
+    The island's ``atoll`` is the hook shim (atoll.islands.hookrelay). Raises AtollError
+    when the island refuses the write."""
+    import tempfile
+
+    if agent not in hookcfg.HOOKABLE:
+        return []
+    with tempfile.TemporaryDirectory(prefix="atoll-hooks-") as tmp:
+        run([agent], install=True, home=Path(tmp))
+        rel = str(config_path(agent, Path(tmp)).relative_to(tmp))
+        data = (Path(tmp) / rel).read_bytes()
+    script = 'mkdir -p -- "$HOME/$(dirname -- "$1")" && umask 077 && cat > "$HOME/$1"'
+    runner.run(["sh", "-c", script, "sh", rel], input=data, timeout=30).check()
+    return [rel]

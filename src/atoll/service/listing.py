@@ -45,13 +45,15 @@ def list_fleet(
         include_local = include_local and "local" in host_names
         chosen = [configured[n] for n in host_names if n in configured]
 
+    from atoll.service.openings import annotate
+
     def job(which: str) -> list[tuple[HostRow, list[SessionRow]]]:
         if which == "local":
-            here = list_local(ctx, sampler, cache)
+            here = list_here(ctx.candidates(), ctx.socket, sampler, ctx.host, cache)
             return [(here.hosts[0], here.sessions)]
         return query_hosts(chosen, ctx.host_timeout)
 
     jobs = (["local"] if include_local else []) + (["remote"] if chosen else [])
     results = [r for part in parallel_map(job, jobs) for r in part]
-    return Listing(hosts=[h for h, _ in results], sessions=[s for _, rows in results
-                                                             for s in rows])
+    return annotate(ctx, Listing(hosts=[h for h, _ in results],
+                                 sessions=[s for _, rows in results for s in rows]))

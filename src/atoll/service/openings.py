@@ -6,6 +6,12 @@ and ``session_created``: a session killed and re-created under the same name is 
 one that was opened), and the one Linux user whose ``atoll mcp`` may use it (``for_user``;
 the operator by default). Everything else is invisible to the MCP tools.
 
+A session on another host (``HOST:NAME``) is opened on both sides: the peer's atoll keeps
+an opening of its own (to the operator's account there, bound to the tmux session on that
+host), and this side keeps one with ``host`` set, naming the local user whose AI may use
+it. Every tool call on it goes through the peer's atoll over SSH (:mod:`atoll.service.
+operator`), so the peer's opening decides there, and its ledger records the call too.
+
 The file is ``state_dir()/mcp-openings.json``: written atomically, 0600, by the operator
 only; read with a size cap, never through a symlink. An agent user never reads it: its
 requests reach the operator's bridge (:mod:`atoll.service.bridge`), which does.
@@ -44,6 +50,16 @@ class Opening(msgspec.Struct, frozen=True, kw_only=True):
     opened_at: float
     #: what the AI typed last (sanitised), so the listing can show the prepared line
     last_typed: str = ""
+    #: the configured host (or SSH alias) the session lives on; "" for this host
+    host: str = ""
+    #: on another host: the user the peer's own opening is for (the operator's account
+    #: there), so closing here closes exactly that one there
+    peer_for: str = ""
+
+    @property
+    def label(self) -> str:
+        """The session as the AI names it: ``NAME``, or ``HOST:NAME`` on another host."""
+        return f"{self.host}:{self.name}" if self.host else self.name
 
 
 class _File(msgspec.Struct):
@@ -113,7 +129,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _same(a: Opening, b: Opening) -> bool:
-    return (a.name, a.server_user, a.for_user) == (b.name, b.server_user, b.for_user)
+    return ((a.host, a.name, a.server_user, a.for_user)
+            == (b.host, b.name, b.server_user, b.for_user))
 
 
 def add(ctx: Context, opening: Opening, path: Path | None = None) -> None:
@@ -137,29 +154,32 @@ def note_typed(opening: Opening, text: str, path: Path | None = None) -> None:
 
 
 def remove(ctx: Context, name: str, for_user: str | None = None,
-           path: Path | None = None) -> list[Opening]:
-    """Forget the openings of session ``name`` (for ``for_user`` only, when given);
-    returns what was removed. Raises NotFoundError when nothing was open."""
+           path: Path | None = None, host: str = "") -> list[Opening]:
+    """Forget the openings of session ``name`` on ``host`` ("" for this one; for
+    ``for_user`` only, when given); returns what was removed. Raises NotFoundError when
+    nothing was open."""
     validate_session_name(name)
     path = path or openings_path()
     with _locked(path):
         every = load(path)
-        gone = [o for o in every if o.name == name and for_user in (None, o.for_user)]
+        gone = [o for o in every if (o.host, o.name) == (host, name)
+                and for_user in (None, o.for_user)]
         if not gone:
-            raise NotFoundError(f"session {name!r} is not open to any AI")
+            label = f"{host}:{name}" if host else name
+            raise NotFoundError(f"session {label!r} is not open to any AI")
         _save([o for o in every if o not in gone], path)
     return gone
 
 
 def new_opening(ctx: Context, name: str, server_user: str, session_id: str,
-                session_created: int, for_user: str | None) -> Opening:
-    """An opening of the session identified by tmux, for ``for_user`` (default: the
-    operator). Raises UsageError for a bad user name."""
+                session_created: int, for_user: str | None, host: str = "") -> Opening:
+    """An opening of the session identified by tmux (on ``host``, "" for this one), for
+    ``for_user`` (default: the operator). Raises UsageError for a bad user name."""
     user = for_user or ctx.operator
     validate_user_name(user)
     return Opening(name=name, server_user=server_user, session_id=session_id,
                    session_created=session_created, for_user=user, opened_by=ctx.operator,
-                   opened_at=time.time())
+                   opened_at=time.time(), host=host)
 
 
 def for_user(user: str, path: Path | None = None) -> list[Opening]:
@@ -168,9 +188,10 @@ def for_user(user: str, path: Path | None = None) -> list[Opening]:
 
 
 def find(user: str, name: str, path: Path | None = None) -> Opening:
-    """The opening of session ``name`` for ``user``. Raises NotFoundError (the same words
-    whether the session does not exist or was not opened: a closed session is invisible)."""
-    hits = [o for o in for_user(user, path) if o.name == name]
+    """The opening of session ``name`` (``HOST:NAME`` for another host's) for ``user``.
+    Raises NotFoundError (the same words whether the session does not exist or was not
+    opened: a closed session is invisible)."""
+    hits = [o for o in for_user(user, path) if o.label == name]
     if not hits:
         raise NotFoundError(f"no session {name!r} is open to this AI")
     return hits[-1]
@@ -194,11 +215,14 @@ def _rows_typed_line(ctx: Context, opening: Opening) -> bool:
         return False
     span = len(opening.last_typed) // max(info.width, 1) + 1
     around = "".join(rows[max(0, info.cursor_y - span): info.cursor_y + 1])
-    return opening.last_typed.strip() in around
+    # whitespace aside: a wrapped row loses its trailing space in the capture (tmux trims)
+    return "".join(opening.last_typed.split()) in "".join(around.split())
 
 
 def annotate(ctx: Context, listing: Listing) -> Listing:
-    """Mark the listed sessions that are open to an AI (``opened_to``), and show a session
+    """Mark the listed sessions that are open to an AI (``opened_to``; for another host's
+    rows, the users this side opened them to are added to the peer's own list), and show a
+    session on this host (``ctx.host``)
     whose cursor line still holds what the AI typed last as ``waiting`` with reason
     ``ai-typed``. Costs one failed ``open`` when nothing is open (the usual case), and a
     tmux call per session with text the AI typed."""
@@ -208,14 +232,19 @@ def annotate(ctx: Context, listing: Listing) -> Listing:
         return listing
     if not every:
         return listing
-    by_row: dict[tuple[str, str], list[Opening]] = {}
+    here = ctx.host
+    by_row: dict[tuple[str, str, str], list[Opening]] = {}
     for o in every:
-        by_row.setdefault((o.server_user, o.name), []).append(o)
+        by_row.setdefault((o.host or here, o.server_user, o.name), []).append(o)
     rows: list[SessionRow] = []
     for row in listing.sessions:
-        hits = by_row.get((row.agent_user, row.name))
-        if not hits or row.host != listing.hosts[0].host:
+        hits = by_row.get((row.host, row.agent_user, row.name))
+        if not hits:
             rows.append(row)
+            continue
+        if row.host != here:  # the peer's own listing says whether the AI's line waits
+            opened = sorted({*row.opened_to, *(o.for_user for o in hits)})
+            rows.append(msgspec.structs.replace(row, opened_to=opened))
             continue
         changes: dict[str, object] = {"opened_to": sorted({o.for_user for o in hits})}
         typed = [o for o in hits if o.last_typed.strip()]

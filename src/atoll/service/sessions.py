@@ -268,6 +268,9 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
 
                 stop_proxy(spec.island_id)
             raise
+        from atoll.service.hooks_install import wire_island
+
+        details["hooks"] = wire_island(island.runner(), agent)  # the island's own home
         transcript = None
         if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
             # bwrap's tmux server runs as the agent user on the host, like a user island's

@@ -339,3 +339,19 @@ def display_on_client(socket_path: str, pane: str, text: str) -> None:
             escape_arg(escape_format(text))]
     with contextlib.suppress(AtollError):
         run_argv(argv, timeout=5)
+
+
+def set_hook_state(socket_path: str, pane: str, state: str | None) -> None:
+    """Set an agent's hook-reported ``state`` (``waiting``, ``running``, ``idle``; None
+    clears it) on pane ``pane`` (``%N``) of the server at ``socket_path``, with the time it
+    was reported: ``@atoll_state`` and ``@atoll_state_time`` (RFC 3339), in one tmux call.
+    Raises ExternalCommandError when tmux refuses."""
+    import time
+
+    from atoll.core.timefmt import rfc3339
+    from atoll.exec.runner import Local
+
+    values: dict[str, str | None] = {"@atoll_state": state}
+    if state is not None:
+        values["@atoll_state_time"] = rfc3339(time.time()) or ""
+    TmuxClient(Local(), timeout=5, socket_path=socket_path).set_pane_options(pane, values)
