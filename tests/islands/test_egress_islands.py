@@ -177,3 +177,51 @@ def test_allow_and_net_exclude_each_other(tmux_socket: str, project: Path) -> No
     res = atoll("new", "x3", "--island", "docker", "--dir", str(project), "--allow",
                 "2130706433", socket=tmux_socket)
     assert res.returncode == 2 and "numeric" in res.stderr
+
+
+def test_codex_reaches_a_stand_in_model_api_through_the_proxy_and_nothing_else(
+        bwrap_ready: None, tmux_socket: str, project: Path, tmp_path: Path,
+        web: WebHost) -> None:
+    """The real Codex CLI (npm) in a bwrap island with --allow for the stand-in model API:
+    it answers through the proxy; pointed at another host (the host's own listener, the
+    same stand-in), the same CLI gets nothing there."""
+    import shutil
+
+    codex = shutil.which("codex")
+    assert codex, "codex is not installed: scripts/deps/20-agents.sh"
+    users = UserFactory()
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    try:
+        agent = users.user(users.name("ec", "-agent"))
+        res = atoll("new", "ec1", "--island", "bwrap", "--as", agent, "--dir", str(project),
+                    "--allow", f"{web.address}:{PORT}", "--", "bash", "--norc",
+                    socket=tmux_socket, env=env)
+        assert res.returncode == 0, res.stderr
+        (isl,) = [i for i in list_bwrap_islands(agent) if i.spec.name == "ec1"]
+
+        def run_codex(base: str) -> tuple[int, str]:
+            provider = f'{{name="stub",base_url="{base}/v1",wire_api="responses"}}'
+            argv = [codex, "exec", "--skip-git-repo-check", "-c", "model_provider=stub",
+                    "-c", f"model_providers.stub={provider}", "-c",
+                    "model_providers.stub.stream_max_retries=0", "-c",
+                    "model_providers.stub.request_max_retries=0", "-m", "stub-model", "hi"]
+            done = Sudo(agent).run(isl.pane_command(argv), timeout=120)
+            return done.returncode, done.text() + done.stderr
+
+        before = len(web.requests())
+        code, text = run_codex(f"http://{web.address}:{PORT}")
+        assert code == 0 and "STUB-MODEL-ANSWER-42" in text, text
+        assert [r for r in web.requests()[before:] if r.startswith("POST /v1/responses")]
+        code, text = run_codex(f"http://{web.own}:{PORT}")
+        assert code != 0 and "STUB-MODEL-ANSWER-42" not in text
+        assert web.own_requests() == []
+        ledger = Path(env["XDG_STATE_HOME"]) / "atoll" / "ledger.jsonl"
+        recs = [r for r in ledger_lines(ledger) if r["action"] == "crossing.egress"]
+        seen = {(r["details"]["host"], r["details"]["allowed"])  # type: ignore[index]
+                for r in recs if r["outcome"] in ("intent", "denied")}
+        # what codex tried besides its model (update checks, sign-in hosts) was refused too
+        assert {h for h, allowed in seen if allowed} == {web.address}
+        assert (web.own, False) in seen
+    finally:
+        atoll("purge", "ec1", "--yes", "--force", socket=tmux_socket, env=env)
+        users.cleanup()

@@ -2,8 +2,9 @@
 
 :class:`WebHost` makes a netns joined to ours by a veth pair (tests/hosts/harness.py: our
 side ``10.213.N.1``, the host ``10.213.N.2``), and runs :data:`SERVER` there (as root, in
-the netns only). It answers every GET with ``hello from web`` and every POST with a JSON
-echo of what it got, and appends one line per request (method, path, Host) to
+the netns only). It answers every GET with ``hello from web``, a POST to ``.../responses`` as a
+stand-in model API (the OpenAI Responses stream, one message ``STUB-MODEL-ANSWER-42``) and
+every other POST with a JSON echo of what it got, and appends one line per request (method, path, Host) to
 ``requests.log``, so a test can tell whether anything reached it. A second listener on our
 side of the veth (``10.213.N.1``: one of this host's own addresses) plays "the host's other
 listeners". Nothing listens outside these addresses.
@@ -24,6 +25,17 @@ SERVER = r'''
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 addr, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+USAGE = {"input_tokens": 1, "input_tokens_details": None, "output_tokens": 1,
+         "output_tokens_details": None, "total_tokens": 2}
+RESPONSE = [
+    ("response.created", {"response": {"id": "resp_1"}}),
+    ("response.output_item.done", {"item": {
+        "type": "message", "role": "assistant", "id": "msg_1",
+        "content": [{"type": "output_text", "text": "STUB-MODEL-ANSWER-42"}]}}),
+    ("response.completed", {"response": {"id": "resp_1", "usage": USAGE}}),
+]
+def _event(kind, fields):
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n"
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def _log(self):
@@ -43,6 +55,9 @@ class H(BaseHTTPRequestHandler):
         self._log()
         n = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(n)
+        if self.path.endswith("/responses"):  # a stand-in model API (OpenAI Responses, SSE)
+            self._send(200, "".join(_event(*e) for e in RESPONSE).encode(), "text/event-stream")
+            return
         self._send(200, json.dumps({"got": len(data)}).encode(), "application/json")
     def log_message(self, *a):
         pass
