@@ -152,6 +152,9 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 @click.option("--allow", "allow", multiple=True, metavar="HOST[:PORT]",
               help="Let the island reach HOST on PORT (default 443) through atoll's egress "
                    "proxy, and nothing else; every connection is in the ledger (repeatable).")
+@click.option("--join", "join", metavar="OTHER", default=None,
+              help="Start it in the island of session OTHER (same container, bwrap island "
+                   "or agent user; its workspace, grants, limits and allow-list).")
 @click.option("--grant", "grants", multiple=True, metavar="PATH[:rw]",
               help="Bind a host folder into the island, read-only unless :rw (repeatable).")
 @click.option("--record/--no-record", default=False, help="Record the terminal output.")
@@ -162,7 +165,8 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | None,
             worktree: str | None, island: str, cpus: float | None, memory: str | None,
-            pids: int | None, net: bool, allow: tuple[str, ...], grants: tuple[str, ...],
+            pids: int | None, net: bool, allow: tuple[str, ...], join: str | None,
+            grants: tuple[str, ...],
             record: bool, attach: bool,
             host: str | None, correlation_id: str | None, command: tuple[str, ...]) -> None:
     """Start agent session NAME, detached, in tmux, as your agent user (or --as USER).
@@ -173,6 +177,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
       atoll new review --worktree review/123 --agent claude
       atoll new build --as $USER -- make -j2 test
       atoll new fix --island docker --allow api.openai.com --agent codex
+      atoll new fix-2 --join fix --agent claude
     """
     from atoll.core.names import validate_session_name
     from atoll.service import sessions
@@ -194,6 +199,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
         args += ["--net"] if net else []
         for entry in allow:
             args += ["--allow", entry]
+        args += ["--join", join] if join else []
         if command:
             args += ["--", *command]
         remote.run(ctx, host, "new", name, args, as_user=as_user,
@@ -212,7 +218,7 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
                               worktree=worktree, command=list(command), island=island,
                               record=record, cpus=cpus,
                               memory=parse_size(memory) if memory else None, pids=pids,
-                              net=net, grants=list(grants), allow=list(allow))
+                              net=net, grants=list(grants), allow=list(allow), join=join)
     server = sessions.new_session(ctx, req, warn=lambda line: click.echo(line, err=True))
     click.echo(f"atoll: started {name} as {server.user}", err=True)
     if attach:

@@ -233,9 +233,16 @@ class BwrapIsland:
         return self.tmux(socket).session_option(session, "@atoll_island_id") == self.island_id
 
     def stop(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Kill the island's session (its sandbox dies with it: --die-with-parent)."""
-        if self.owns_session(self.spec.name, socket):
-            self.tmux(socket).kill_session(self.spec.name)
+        """Kill the island's sessions, its first and any that joined it (``--join``); each
+        sandbox dies with its session (--die-with-parent)."""
+        client = self.tmux(socket)
+        try:
+            names = {p.session_name for p in client.list_panes()}
+        except AtollError:
+            names = set()
+        for name in sorted(names | {self.spec.name}):
+            if self.owns_session(name, socket):
+                client.kill_session(name)
 
     def _remove_dir(self) -> None:
         host = self.host_runner()

@@ -64,6 +64,7 @@ class NewSession:
     net: bool = False
     grants: list[str] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
+    join: str | None = None
 
 
 def _server(ctx: Context, user: str | None) -> Server:
@@ -114,6 +115,8 @@ def new_session(ctx: Context, req: NewSession,
     argv = agent_argv(agent, req.command)
     if not argv or not argv[0]:
         raise UsageError("empty command")
+    if req.join is not None:
+        return _join(ctx, req, agent, argv)
     warning = None
     if req.as_user is None and req.island in ("user", "bwrap"):
         from atoll.service.defaultuser import default_agent_user
@@ -287,6 +290,40 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
     if req.island == "bwrap" and req.as_user:
         return Server(req.as_user, client)
     return Server(f"{req.island}:{island.island_id}", client)
+
+
+def _join(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
+    """``new --join OTHER`` (:mod:`atoll.service.join`)."""
+    from atoll.islands.base import start_session
+    from atoll.service.join import island_of, refuse_widening
+
+    assert req.join is not None
+    refuse_widening(req)
+    validate_session_target(req.join)
+    island, server, kind = island_of(ctx, req.join)
+    if island is None:  # a user island: the same agent user, in the other's project
+        project = server.client.session_option(req.join, "@atoll_project") or None
+        return _new_session(ctx, replace(req, join=None, as_user=server.user,
+                                         directory=project), agent, argv)
+    if island.tmux(ctx.socket).has_session(req.name):
+        raise UsageError(f"session {req.name!r} already exists in that island; pick another "
+                         "name")
+    options = {
+        "atoll_agent": agent, "atoll_project": island.spec.project_dir, "atoll_worktree": "",
+        "atoll_launched_by": ctx.operator, "atoll_created": rfc3339(time.time()) or "",
+        "atoll_command": command_label(argv), "atoll_net": island.spec.net_mode,
+        "atoll_joined": req.join,
+    }
+    target = {"agent_user": server.user, "session": req.name, "island": kind}
+    details: dict[str, object] = {"agent": agent, "command": argv, "joined": req.join,
+                                  "island_id": island.island_id, "net": island.spec.net_mode}
+    with audit.action(ctx, "session.new", target, details):
+        from atoll.service.hooks_install import wire_island
+
+        details["hooks"] = wire_island(island.runner(), agent)
+        client = start_session(island, req.name, argv, socket=ctx.socket, options=options,
+                               env={"ATOLL_SESSION": req.name})
+    return Server(server.user, client, server.attach_argv)
 
 
 def egress_rules(ctx: Context, req: NewSession) -> tuple[Allow, ...]:
