@@ -28,9 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.webhost import PORT, WebHost  # noqa: E402
+
 from atoll.core.egress import parse_allow_list  # noqa: E402
 from atoll.islands.egress import SOCKET_NAME, start_proxy, stop_proxy  # noqa: E402
-from tests.support.webhost import PORT, WebHost  # noqa: E402
 
 BIG = 64 << 20
 

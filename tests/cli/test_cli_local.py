@@ -46,11 +46,20 @@ def test_new_ls_json_contract(tmux_socket: str, tmp_path: Path) -> None:
     res = atoll("new", "alpha", "--dir", str(sub), "--", "sleep", "300", socket=tmux_socket)
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
-    (row,) = ls(tmux_socket)["sessions"]
+    listing = ls(tmux_socket)
+    assert listing["schema_version"] == 1
+    (row,) = listing["sessions"]
     assert set(row) == {
         "host", "name", "agent", "project", "worktree", "agent_user", "launched_by", "island",
         "status", "idle_seconds", "created", "last_activity", "attached", "cpu_percent",
-        "rss_bytes", "pid", "command", "exit_status", "reason", "opened_to"}
+        "rss_bytes", "pid", "command", "exit_status", "reason", "opened_to",
+        "session_id", "pane_id", "server_pid", "session_created"}
+    # tmux's own ids, and the server they belong to, as tmux itself reports them
+    own = subprocess.run(["tmux", "-L", tmux_socket, "display-message", "-p", "-t", "=alpha:",
+                          "#{session_id} #{pane_id} #{pid} #{session_created}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert [row["session_id"], row["pane_id"], str(row["server_pid"]),
+            str(row["session_created"])] == own
     assert row["name"] == "alpha" and row["agent"] == "custom"
     assert row["project"] == str(tmp_path)
     assert row["agent_user"] == "root" and row["launched_by"] == "root"
@@ -197,3 +206,25 @@ def test_worktree_created_and_reused(tmux_socket: str, tmp_path: Path) -> None:
     assert status == ""
     bad = atoll("new", "wt3", "--dir", str(repo), "--worktree", "../escape", socket=tmux_socket)
     assert bad.returncode == 2
+
+
+def test_a_listed_key_reaches_that_session_only(tmux_socket: str) -> None:
+    """What a peer does with the fleet view's ``--key``: the listed session or nothing. A
+    session made again under the same name is refused (exit 3) and left as it is."""
+    assert atoll("new", "keyed", "--", "sleep", "300", socket=tmux_socket).returncode == 0
+    atoll("new", "keeper", "--", "sleep", "300", socket=tmux_socket)  # keeps the server
+    (row,) = [r for r in ls(tmux_socket)["sessions"] if r["name"] == "keyed"]
+    old = f"{row['server_pid']}/{row['session_id']}/{row['session_created']}"
+    assert atoll("kill", "keyed", socket=tmux_socket).returncode == 0
+    assert atoll("new", "keyed", "--", "sleep", "300", socket=tmux_socket).returncode == 0
+    for argv in (["kill", "keyed"], ["type", "keyed", "rm"], ["peek", "keyed"],
+                 ["key", "keyed", "C-c"], ["logs", "keyed"]):
+        res = atoll(*argv, "--key", old, socket=tmux_socket)
+        assert res.returncode == 3, (argv, res.stderr)
+        assert "was made again since it was listed" in res.stderr
+    (now,) = [r for r in ls(tmux_socket)["sessions"] if r["name"] == "keyed"]
+    assert now["session_id"] != row["session_id"] and now["status"] != "exited"
+    fresh = f"{now['server_pid']}/{now['session_id']}/{now['session_created']}"
+    assert atoll("kill", "keyed", "--key", fresh, socket=tmux_socket).returncode == 0
+    bad = atoll("kill", "keeper", "--key", "not-a-key", socket=tmux_socket)
+    assert bad.returncode == 2 and "invalid session key" in bad.stderr

@@ -4,6 +4,7 @@ answer validation, argv composition, the cache, capped runs, master probing, con
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -61,6 +62,12 @@ ROW_PROBLEMS = [
     ({"pid": 0}, "pid out of range"),
     ({"exit_status": 2**20}, "exit_status out of range"),
     ({"pid": None, "cpu_percent": None, "created": None}, None),
+    ({"session_id": "$3", "pane_id": "%7", "server_pid": 4242, "session_created": 1}, None),
+    ({"session_id": "3"}, "session_id is not a tmux session id"),
+    ({"session_id": "$3;kill"}, "session_id is not a tmux session id"),
+    ({"pane_id": "$7"}, "pane_id is not a tmux pane id"),
+    ({"server_pid": 0}, "server_pid out of range"),
+    ({"session_created": -1}, "session_created out of range"),
 ]
 
 
@@ -83,6 +90,25 @@ def test_validate_answer_relabels_and_rejects_whole_answer() -> None:
         validate_answer(b" " * (MAX_ANSWER_BYTES + 1), "ours")
     with pytest.raises(InvalidAnswer, match="malformed answer"):
         validate_answer(b'{"hosts": [], "sessions": [{"name": 1}]}', "ours")
+
+
+def test_schema_version_missing_is_read_newer_major_is_refused() -> None:
+    """A peer's atoll from before versioning sends no schema_version (major 0): its rows
+    are read, without keys; a newer major is refused whole, saying why."""
+    (old,) = validate_answer(_listing(ROW), "ours")
+    assert (old.session_id, old.server_pid) == ("", None)
+    keyed = msgspec.structs.replace(ROW, session_id="$3", pane_id="%7", server_pid=4242,
+                                    session_created=1_700_000_000)
+    now = msgspec.json.encode({"hosts": [], "sessions": [keyed], "schema_version": 1})
+    assert validate_answer(now, "ours")[0].session_id == "$3"
+    for version, shown in ((2, "2"), (10**30, "beyond 10^9")):
+        newer = msgspec.json.encode({"hosts": [], "sessions": [ROW],
+                                     "schema_version": version})
+        with pytest.raises(InvalidAnswer, match=rf"schema {re.escape(shown)}, newer than this atoll "
+                                                r"reads \(1\): upgrade atoll here"):
+            validate_answer(newer, "ours")
+    with pytest.raises(InvalidAnswer, match="negative"):
+        validate_answer(b'{"hosts": [], "sessions": [], "schema_version": -1}', "ours")
 
 
 CLEAN = [

@@ -95,4 +95,5 @@ def test_fleet_view_enter_on_a_remote_row_attaches_over_ssh(
               {"host": "b", "session": "ra-tui", "agent_user": "wes-agent"}]
     detach = [e for e in ledger("session.detach") if e["target"] ==
               {"host": "b", "session": "ra-tui", "agent_user": "wes-agent"}]
-    assert attach and detach and detach[-1]["details"] == {"remote": True, "status": 0}
+    assert attach and detach and detach[-1]["details"] == {"status": 0, "switch": False,
+                                                        "via": "hostb"}

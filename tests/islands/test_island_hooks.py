@@ -144,3 +144,18 @@ def test_a_container_sessions_hooks_reach_its_row(engine: str, tmux_socket: str,
         _screen_shows(tmux_socket, env, name, "ro=1")
     finally:
         atoll("purge", name, "--yes", "--force", socket=tmux_socket, env=env)
+
+
+def test_new_never_wires_hooks_in_an_agent_users_own_home(tmux_socket: str,
+                                                          tmp_path: Path) -> None:
+    users = UserFactory()
+    try:
+        agent = users.user(users.name("hn", "-agent"))
+        env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+        res = atoll("new", "hn1", "--as", agent, "--dir", f"/home/{agent}", "--agent", "codex",
+                    "--", "sleep", "60", socket=tmux_socket, env=env)
+        assert res.returncode == 0, res.stderr
+        assert not Path(f"/home/{agent}/.codex").exists()  # `atoll hooks install --as` does it
+        atoll("kill", "hn1", "--as", agent, socket=tmux_socket, env=env)
+    finally:
+        users.cleanup()

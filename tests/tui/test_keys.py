@@ -15,6 +15,7 @@ from atoll.service.context import Context
 from atoll.tmux.client import TmuxClient
 from atoll.tui.app import FleetApp
 from atoll.tui.screens import ConfirmScreen, HelpScreen, NewSessionScreen, TypeScreen
+from tests.support.users import UserFactory
 
 from .conftest import AppMaker, Recorder, Starter, names, screen_of, status_of, wait_for
 
@@ -23,6 +24,12 @@ SIZE = (160, 40)
 
 def key(ctx: Context, name: str) -> str:
     return f"local\x1f{ctx.operator}\x1f{name}"
+
+
+def session_id(ctx: Context, name: str) -> str:
+    """tmux's own id (``$N``) of session ``name`` on the test server."""
+    return next(p.session_id for p in TmuxClient(Local(), ctx.socket).list_panes()
+                if p.session_name == name)
 
 
 async def loaded(pilot: Pilot[None], app: FleetApp, *want: str) -> None:
@@ -70,6 +77,7 @@ async def test_enter_attaches_with_the_planned_argv(
     make_app: AppMaker,
     recorder: Recorder,
     tui_socket: str,
+    ctx: Context,
 ) -> None:
     start("alpha")
     start("beta")
@@ -81,7 +89,8 @@ async def test_enter_attaches_with_the_planned_argv(
         await pilot.press("enter")
         await wait_for(pilot, lambda: recorder.calls, "attach")
         argv, unset_tmux = recorder.calls[0]
-        assert argv == ["tmux", "-L", tui_socket, "attach-session", "-t", "=beta"]
+        # by tmux's id of the listed session, never by its name (see the re-made test below)
+        assert argv == ["tmux", "-L", tui_socket, "attach-session", "-t", session_id(ctx, "beta")]
         assert unset_tmux
         await wait_for(pilot, lambda: "back from beta" in app.fleet.message, "return message")
         assert app.fleet.filter_text == "beta" and names(app) == ["beta"]
@@ -95,6 +104,7 @@ async def test_r_watches_read_only(
     make_app: AppMaker,
     recorder: Recorder,
     tui_socket: str,
+    ctx: Context,
 ) -> None:
     start("alpha")
     app = make_app()
@@ -103,7 +113,7 @@ async def test_r_watches_read_only(
         await pilot.press("r")
         await wait_for(pilot, lambda: recorder.calls, "watch")
         assert recorder.calls[0][0] == ["tmux", "-L", tui_socket, "attach-session", "-t",
-                                        "=alpha", "-r"]
+                                        session_id(ctx, "alpha"), "-r"]
 
 
 @pytest.mark.asyncio
@@ -120,7 +130,48 @@ async def test_attach_error_is_a_status_line(
         TmuxClient(Local(), ctx.socket).kill_session("alpha")  # gone behind the view's back
         await pilot.press("enter")
         await wait_for(pilot, lambda: "attach alpha:" in app.fleet.message, "error line")
-        assert "no session 'alpha'" in app.fleet.message and not recorder.calls
+        assert "'alpha' is gone since it was listed" in app.fleet.message
+        assert not recorder.calls
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("keys", [("enter",), ("ctrl+d", "y"), ("t", *"rm", "enter")])
+@pytest.mark.parametrize("same_server", [True, False])
+async def test_a_session_made_again_under_its_name_is_never_the_one_acted_on(
+    start: Starter,
+    make_app: AppMaker,
+    ctx: Context,
+    recorder: Recorder,
+    keys: tuple[str, ...],
+    same_server: bool,
+) -> None:
+    """List, then kill the session and make a new one of the same name behind the view's
+    back: attach, kill and type on the old row are refused with a clear line, and the new
+    session is untouched (not attached, not killed, nothing typed). With another session
+    keeping the server, the new one has another id; without, the server is new and tmux
+    starts again at ``$0``, the old row's id: only the server's pid tells them apart."""
+    if same_server:
+        start("keeper")
+    start("alpha")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app, "alpha")
+        old = session_id(ctx, "alpha")
+        client = TmuxClient(Local(), ctx.socket)
+        client.kill_session("alpha")
+        start("alpha", "echo new-one; exec sleep 300")
+        new = session_id(ctx, "alpha")
+        assert (new != old) == same_server
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: "made again since it was listed" in app.fleet.message,
+                       "the refusal")
+        assert f"it was {old} of tmux server" in app.fleet.message
+        assert f"it is now {new} of server" in app.fleet.message
+        assert "nothing was done" in app.fleet.message
+        assert not recorder.calls  # nothing attached
+        assert session_id(ctx, "alpha") == new  # not killed
+        screen = client.capture("alpha")
+        assert "new-one" in screen and "rm" not in screen.replace("new-one", "")  # nothing typed
 
 
 @pytest.mark.asyncio
@@ -214,9 +265,68 @@ async def test_n_error_from_the_service_is_a_status_line(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app, "taken")
-        await pilot.press("n", *"taken", "enter")
+        await pilot.press("n")
+        app.screen.query_one("#directory", Input).value = "/tmp"
+        await pilot.press(*"taken", "enter")
         await wait_for(pilot, lambda: "new taken:" in app.fleet.message, "error")
         assert "already exists" in app.fleet.message
+        # the form is back with what was typed, and says why
+        await wait_for(pilot, lambda: isinstance(app.screen, NewSessionScreen), "form again")
+        assert app.screen.query_one("#name", Input).value == "taken"
+        assert app.screen.query_one("#directory", Input).value == "/tmp"
+        assert "already exists" in str(app.screen.query_one("#error").render())
+        app.screen.query_one("#name", Input).value = "taken2"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "taken2" in names(app), "the corrected one")
+
+
+@pytest.mark.asyncio
+async def test_n_directory_follows_the_chosen_agent_user(make_app: AppMaker, workdir: Path,
+                                                         users: UserFactory) -> None:
+    from textual.widgets import Select
+
+    agent = users.user(users.name("tn", "-agent"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.fleet.statuses is not None, "first listing")
+        dialog = NewSessionScreen("root", str(workdir), [agent])
+        app.push_screen(dialog)
+        await pilot.pause()
+        field = dialog.query_one("#directory", Input)
+        assert field.value == str(workdir)
+        dialog.query_one("#user", Select).value = agent
+        await pilot.pause()
+        assert field.value == f"/home/{agent}"  # one the agent user can enter
+        dialog.query_one("#user", Select).value = "root"
+        await pilot.pause()
+        assert field.value == str(workdir)
+        field.value = "/srv/mine"  # typed by the person: kept whatever user is chosen
+        dialog.query_one("#user", Select).value = agent
+        await pilot.pause()
+        assert field.value == "/srv/mine"
+
+
+@pytest.mark.asyncio
+async def test_n_starts_on_the_default_agent_user_and_you_means_you(
+        make_app: AppMaker, workdir: Path, users: UserFactory) -> None:
+    from textual.widgets import Select
+
+    agent = users.user(users.name("td", "-agent"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.fleet.statuses is not None, "first listing")
+        dialog = NewSessionScreen("root", str(workdir), None)  # users not probed yet
+        app.push_screen(dialog)
+        await pilot.pause()
+        dialog.set_users([agent], default=agent)  # what `atoll new` without --as picks
+        await pilot.pause()
+        assert dialog.query_one("#user", Select).value == agent
+        assert dialog.query_one("#directory", Input).value == f"/home/{agent}"
+        dialog.query_one("#name", Input).value = "x1"
+        assert dialog._request().as_user == agent
+        dialog.query_one("#user", Select).value = "root"
+        await pilot.pause()
+        assert dialog._request().as_user == "root"  # explicit, as `new --as $USER`
 
 
 @pytest.mark.asyncio

@@ -29,7 +29,7 @@ from atoll.core.tmuxfmt import (
 FUZZ = settings(max_examples=10_000, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-_BASE = [b"s", b"$1", b"100", b"0", b"150", b"%1", b"42", b"0", b"", b"bash", b"t",
+_BASE = [b"s", b"4242", b"$1", b"100", b"0", b"150", b"%1", b"42", b"0", b"", b"bash", b"t",
          b"claude", b"/p", b"", b"op", b"user", b"", b"", b"", b"", b"", b""]
 _value = st.binary(max_size=40) | st.sampled_from(
     [b"", b"0", b"4194305", b"\xc2\xb2", b"a|b", b"x\n1:y|", b"\xff", b"9" * 21,

@@ -39,3 +39,27 @@ def test_other_text_is_refused(target: str) -> None:
 
 def test_host_and_label() -> None:
     assert parse_target("box:'my session'") == ("box", "'my session'")
+
+
+@pytest.mark.parametrize("text", ["4242/$3/1700000000", "1/$0/0"])
+def test_session_keys_round_trip(text: str) -> None:
+    from atoll.core.sessionref import parse_session_key
+
+    assert parse_session_key(text).text() == text
+
+
+@pytest.mark.parametrize("text", ["", "4242/3/1", "4242/$3", "x/$3/1", "4242/$3/1/2",
+                                  "--as/$3/1", "4242/$3/1\n", "12345678/$3/1"])
+def test_bad_session_keys_are_usage_errors(text: str) -> None:
+    from atoll.core.sessionref import parse_session_key
+
+    with pytest.raises(UsageError, match="invalid session key"):
+        parse_session_key(text)
+
+
+def test_a_row_without_every_part_has_no_key() -> None:
+    from atoll.core.sessionref import SessionKey, key_of
+
+    assert key_of(None, "$3", 1) is None and key_of(7, "", 1) is None
+    assert key_of(7, "$3", None) is None
+    assert key_of(7, "$3", 1) == SessionKey(7, "$3", 1)

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 
 from atoll import __version__
 from atoll.cli.argcheck import check_utf8_args
 from atoll.core.errors import AtollError, ExitCode
+from atoll.islands import registry as island_kinds
 from atoll.service.context import Context
+
+if TYPE_CHECKING:
+    from atoll.service.place import Target
 
 # Service modules are imported inside each command: `atoll ls` runs often (and on every
 # peer over SSH), and importing only what a command needs keeps its start-up short.
@@ -33,12 +37,13 @@ def make_context(correlation_id: str | None = None) -> Context:
     return context_from_environment(correlation_id)
 
 
-def split_target(target: str) -> tuple[str | None, str]:
-    """``[HOST:]NAME`` -> (host or None for this one, name); ``local:NAME`` is this host."""
-    from atoll.core.names import parse_target
+def place_target(target: str, as_user: str | None = None, key: str | None = None) -> Target:
+    """The service's target for ``[HOST:]NAME`` (``--as``, and the hidden ``--key`` a peer
+    receives for a row the fleet view listed)."""
+    from atoll.core.sessionref import parse_session_key
+    from atoll.service.place import parse_target
 
-    host, name = parse_target(target)
-    return (None if host == "local" else host), name
+    return parse_target(target, as_user, parse_session_key(key) if key is not None else None)
 
 
 def _fail(message: str, code: int) -> None:
@@ -125,6 +130,8 @@ target_arg = click.argument("target", metavar="TARGET")
 as_opt = click.option("--as", "as_user", metavar="USER",
                       help="Agent user whose session TARGET is (when the name is ambiguous).")
 corr_opt = click.option("--correlation-id", hidden=True, default=None)
+key_opt = click.option("--key", "key", hidden=True, default=None,
+                       help="PID/$N/CREATED: act on exactly this listed session.")
 
 
 @cli.command("new", epilog=EPILOG)
@@ -141,10 +148,10 @@ corr_opt = click.option("--correlation-id", hidden=True, default=None)
                    "--as $USER runs as yourself (island none).")
 @click.option("--worktree", "-w", metavar="BRANCH",
               help="Create or reuse a git worktree for BRANCH.")
-@click.option("--island", type=click.Choice(["user", "bwrap", "docker", "podman"]),
+@click.option("--island", type=click.Choice(island_kinds.names(creatable=True)),
               default="user", show_default=True,
-              help="user: an agent user (--as) or you; bwrap: bubblewrap sandbox as an agent "
-                   "user; docker/podman: a hardened container on a copy of the project.")
+              help="; ".join(f"{k.name}: {k.summary}" for k in island_kinds.KINDS
+                             if k.creatable) + ".")
 @click.option("--cpus", type=float, default=None, help="Island CPU limit in cores.")
 @click.option("--memory", metavar="SIZE", default=None, help="Island memory limit (e.g. 2g).")
 @click.option("--pids", type=int, default=None, help="Island process limit.")
@@ -179,51 +186,28 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
       atoll new fix --island docker --allow api.openai.com --agent codex
       atoll new fix-2 --join fix --agent claude
     """
+    from atoll.core.islands import parse_size
     from atoll.core.names import validate_session_name
     from atoll.service import sessions
 
     validate_session_name(name)  # the name first, before any other check or host
     ctx = make_context(correlation_id)
-    if host is not None and host != "local":
-        from atoll.service import remote
-
-        args: list[str] = []
-        for flag, value in (("--agent", agent), ("--dir", directory), ("--worktree", worktree),
-                            ("--island", island), ("--cpus", cpus), ("--memory", memory),
-                            ("--pids", pids)):
-            if value is not None:
-                args += [flag, str(value)]
-        for grant in grants:
-            args += ["--grant", grant]
-        args += ["--record"] if record else []
-        args += ["--net"] if net else []
-        for entry in allow:
-            args += ["--allow", entry]
-        args += ["--join", join] if join else []
-        if command:
-            args += ["--", *command]
-        remote.run(ctx, host, "new", name, args, as_user=as_user,
-                   details={"command": list(command), "agent": agent})
-        click.echo(f"atoll: started {name} on {host}", err=True)
-        if attach:
-            from atoll.service.attachio import NESTED_WAY_BACK
-
-            click.echo(f"atoll: attaching to {host}:{name}: {NESTED_WAY_BACK}",
-                       err=True)
-            remote.run(ctx, host, "attach", name, [], as_user=as_user, tty=True)
-        return
-    from atoll.core.islands import parse_size
-
     req = sessions.NewSession(name=name, agent=agent, directory=directory, as_user=as_user,
                               worktree=worktree, command=list(command), island=island,
                               record=record, cpus=cpus,
                               memory=parse_size(memory) if memory else None, pids=pids,
-                              net=net, grants=list(grants), allow=list(allow), join=join)
-    server = sessions.new_session(ctx, req, warn=lambda line: click.echo(line, err=True))
-    click.echo(f"atoll: started {name} as {server.user}", err=True)
+                              net=net, grants=list(grants), allow=list(allow), join=join,
+                              host=host)
+    started = sessions.new_session(ctx, req, warn=lambda line: click.echo(line, err=True))
+    if started.host is not None:
+        click.echo(f"atoll: started {name} on {started.host}", err=True)
+    else:
+        click.echo(f"atoll: started {name} as {started.as_user}", err=True)
     if attach:
-        sessions.attach(ctx, name, read_only=False, as_user=server.user,
-                        inside_tmux=os.environ.get("TMUX"))
+        status = sessions.attach(ctx, started, read_only=False,
+                                 inside_tmux=os.environ.get("TMUX"))
+        if status:
+            sys.exit(1)
 
 
 @cli.command("ls", epilog=EPILOG)
@@ -238,9 +222,14 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
               help="Only sessions in this status (repeatable).")
 @click.option("--user", "-u", "users", multiple=True, metavar="USER",
               help="Only sessions run as, or started by, USER (repeatable).")
+@click.option("--watch", "-w", is_flag=True,
+              help="List again every --interval seconds until Ctrl-C; with --json, one "
+                   "JSON object per change (docs/watch.md).")
+@click.option("--interval", type=float, default=2.0, show_default=True, metavar="SECONDS",
+              help="Seconds between listings with --watch (0.5 to 3600).")
 def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
            hosts: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
-           users: tuple[str, ...] = ()) -> None:
+           users: tuple[str, ...] = (), watch: bool = False, interval: float = 2.0) -> None:
     """List every session you may see: yours and your agent users'.
 
     Columns: HOST NAME AGENT PROJECT USER BY STATUS IDLE CPU MEM AGE. CPU is percent of
@@ -249,22 +238,32 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
     reported, and its last good answer shown marked stale.
     """
     from atoll.core.errors import UsageError
-    from atoll.core.models import encode_listing
+    from atoll.core.models import Listing, encode_listing
     from atoll.service import listing as listing_service
 
     if sum((here, all_hosts, bool(hosts))) > 1:
         raise UsageError("use only one of --here, --all-hosts and --host")
     ctx = make_context()
-    if all_hosts:
-        listing = listing_service.list_fleet(ctx)
-    elif hosts:
-        listing = listing_service.list_fleet(ctx, list(hosts))
-    else:
-        listing = listing_service.list_local(ctx)
-    if statuses or users:
-        from atoll.core.models import filter_sessions
 
-        listing = filter_sessions(listing, statuses, users)
+    def get() -> Listing:
+        if all_hosts:
+            got = listing_service.list_fleet(ctx)
+        elif hosts:
+            got = listing_service.list_fleet(ctx, list(hosts))
+        else:
+            got = listing_service.list_local(ctx)
+        if statuses or users:
+            from atoll.core.models import filter_sessions
+
+            got = filter_sessions(got, statuses, users)
+        return got
+
+    if watch:
+        from atoll.cli.watch import watch as run_watch
+
+        run_watch(get, as_json=as_json, interval=interval)
+        return
+    listing = get()
     if as_json:
         sys.stdout.buffer.write(encode_listing(listing) + b"\n")
         return
@@ -294,8 +293,9 @@ def tui_cmd(read_only: bool) -> None:
 @click.option("--read-only", "-r", is_flag=True, help="Watch without typing (tmux attach -r).")
 @as_opt
 @corr_opt
+@key_opt
 def attach_cmd(target: str, read_only: bool, as_user: str | None,
-               correlation_id: str | None) -> None:
+               correlation_id: str | None, key: str | None) -> None:
     """Attach this terminal to session TARGET (detach with the tmux prefix, then d).
 
     TARGET is NAME, or HOST:NAME for a session on a configured host (through ssh -t).
@@ -303,17 +303,7 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None,
     from atoll.service import sessions
 
     ctx = make_context(correlation_id)
-    host, target = split_target(target)
-    if host is not None:
-        from atoll.service import remote
-        from atoll.service.attachio import NESTED_WAY_BACK
-
-        click.echo(f"atoll: attaching to {host}:{target}: {NESTED_WAY_BACK}",
-                   err=True)
-        remote.run(ctx, host, "attach", target, ["--read-only"] if read_only else [],
-                   as_user=as_user, tty=True, details={"read_only": read_only})
-        return
-    status = sessions.attach(ctx, target, read_only=read_only, as_user=as_user,
+    status = sessions.attach(ctx, place_target(target, as_user, key), read_only=read_only,
                              inside_tmux=os.environ.get("TMUX"))
     if status:
         sys.exit(1)
@@ -323,26 +313,25 @@ def attach_cmd(target: str, read_only: bool, as_user: str | None,
 @target_arg
 @as_opt
 @corr_opt
-def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> None:
+@key_opt
+def kill_cmd(target: str, as_user: str | None, correlation_id: str | None,
+             key: str | None) -> None:
     """Kill session TARGET (its tmux session and every process in it)."""
     from atoll.service import sessions
+    from atoll.service.place import LocalPlace
 
-    ctx = make_context(correlation_id)
-    host, name = split_target(target)
-    if host is not None:
-        from atoll.service import remote
-
-        remote.run(ctx, host, "kill", name, [], as_user=as_user)
+    place = sessions.kill_session(make_context(correlation_id), place_target(target, as_user,
+                                                                             key))
+    if not isinstance(place, LocalPlace):
         click.echo(f"atoll: killed {target}", err=True)
         return
-    server = sessions.kill_session(ctx, name, as_user)
-    click.echo(f"atoll: killed {target} ({server.user})", err=True)
+    click.echo(f"atoll: killed {target} ({place.owner})", err=True)
     from atoll.islands.worktrees import remembered
 
-    worktree = remembered(server.user, name)
+    worktree = remembered(place.owner, place.name)
     if worktree:
-        click.echo(f"atoll: its worktree {worktree} stays; `atoll purge {name}` removes it "
-                   "when it holds no uncommitted or unpushed work", err=True)
+        click.echo(f"atoll: its worktree {worktree} stays; `atoll purge {place.name}` removes "
+                   "it when it holds no uncommitted or unpushed work", err=True)
 
 
 @cli.command("peek", epilog=EPILOG)
@@ -351,39 +340,37 @@ def kill_cmd(target: str, as_user: str | None, correlation_id: str | None) -> No
               help="Also print up to N lines of scrollback.")
 @as_opt
 @corr_opt
+@key_opt
 def peek_cmd(target: str, lines: int | None, as_user: str | None,
-             correlation_id: str | None) -> None:
+             correlation_id: str | None, key: str | None) -> None:
     """Print the screen text of session TARGET."""
     from atoll.service import sessions
 
-    ctx = make_context(correlation_id)
-    host, name = split_target(target)
-    if host is not None:
-        from atoll.service import remote
-
-        args = ["--lines", str(lines)] if lines is not None else []
-        text = remote.run(ctx, host, "peek", name, args, as_user=as_user)
-    else:
-        text = sessions.peek(ctx, name, as_user, lines)
+    text = sessions.peek(make_context(correlation_id), place_target(target, as_user, key),
+                         lines)
     from atoll.core.text import plain_screen_text
 
     click.echo(plain_screen_text(text).rstrip("\n"))
 
 
 @cli.command("logs", epilog=EPILOG)
-@click.argument("name")
+@target_arg
 @click.option("--lines", "-n", type=int, default=2000, show_default=True,
               help="Lines of scrollback, and of the transcript.")
 @as_opt
-def logs_cmd(name: str, lines: int, as_user: str | None) -> None:
-    """Print session NAME's recent output (scrollback) and, if recorded, its transcript.
+@corr_opt
+@key_opt
+def logs_cmd(target: str, lines: int, as_user: str | None, correlation_id: str | None,
+             key: str | None) -> None:
+    """Print session TARGET's recent output (scrollback) and, if recorded, its transcript.
 
     An exited session also says why it ended; a killed session that was recorded
     (--record) still shows its transcript. Escape sequences are removed.
     """
     from atoll.service import logs
 
-    click.echo(logs.logs(make_context(), name, as_user, lines))
+    click.echo(logs.logs(make_context(correlation_id), place_target(target, as_user, key),
+                         lines))
 
 
 @cli.command("type", epilog=EPILOG)
@@ -392,8 +379,9 @@ def logs_cmd(name: str, lines: int, as_user: str | None) -> None:
 @click.option("--enter", is_flag=True, help="Press Enter after the text (never by default).")
 @as_opt
 @corr_opt
+@key_opt
 def type_cmd(target: str, text: str, enter: bool, as_user: str | None,
-             correlation_id: str | None) -> None:
+             correlation_id: str | None, key: str | None) -> None:
     """Type TEXT into session TARGET, literally.
 
     Control characters (Enter, Ctrl-C, ESC, DEL and all other C0/C1 codes) are removed
@@ -402,30 +390,23 @@ def type_cmd(target: str, text: str, enter: bool, as_user: str | None,
     """
     from atoll.service import sessions
 
-    ctx = make_context(correlation_id)
-    host, name = split_target(target)
-    if host is not None:
-        from atoll.core.text import sanitize_typed_text
-        from atoll.service import remote
-
-        typed = sanitize_typed_text(text)  # the peer sanitises again; nothing raw travels
-        # options before "--", so text starting with "-" stays text on the peer
-        remote.run(ctx, host, "type", name, [*(["--enter"] if enter else []), "--", typed],
-                   as_user=as_user, details={"text": typed, "enter": enter})
-    else:
-        typed = sessions.type_text(ctx, name, text, enter=enter, as_user=as_user)
+    typed = sessions.type_text(make_context(correlation_id), place_target(target, as_user, key),
+                               text, enter=enter)
     removed = len(text) - len(typed)
     if removed:
         click.echo(f"atoll: removed {removed} control character(s) before typing", err=True)
 
 
 @cli.command("key", epilog=EPILOG)
-@click.argument("name")
+@target_arg
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
 @click.option("--enter", is_flag=True, help="Allow Enter and its aliases (C-m, C-j, KPEnter).")
 @as_opt
-def key_cmd(name: str, keys: tuple[str, ...], enter: bool, as_user: str | None) -> None:
-    """Press named KEYs in session NAME, in order (for a human at the CLI).
+@corr_opt
+@key_opt
+def key_cmd(target: str, keys: tuple[str, ...], enter: bool, as_user: str | None,
+            correlation_id: str | None, key: str | None) -> None:
+    """Press named KEYs in session TARGET, in order (for a human at the CLI).
 
     Keys: Esc, Up, Down, Left, Right, Tab, BTab, Space, BSpace, Delete, Insert, Home, End,
     PageUp, PageDown, F1-F12, C-a ... C-z (also Ctrl-X, ^X). Enter, Return, KPEnter, C-m
@@ -433,7 +414,8 @@ def key_cmd(name: str, keys: tuple[str, ...], enter: bool, as_user: str | None) 
     """
     from atoll.service import keys as keys_service
 
-    keys_service.press(make_context(), name, list(keys), enter=enter, as_user=as_user)
+    keys_service.press(make_context(correlation_id), place_target(target, as_user, key),
+                       list(keys), enter=enter)
 
 
 @cli.command("hook", context_settings={"ignore_unknown_options": True})

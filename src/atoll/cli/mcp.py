@@ -7,7 +7,7 @@ import time
 
 import click
 
-from atoll.cli.main import EPILOG, corr_opt, make_context, split_target
+from atoll.cli.main import EPILOG, corr_opt, make_context, place_target
 from atoll.core.errors import UsageError
 
 
@@ -48,7 +48,8 @@ def open_cmd(target: str, for_user: str | None, as_user: str | None, as_json: bo
     from atoll.service.operator import open_session
 
     ctx = make_context(correlation_id)
-    host, name = split_target(target)
+    where = place_target(target)
+    host, name = where.host, where.name
     opening = open_session(ctx, name, as_user, for_user, host)
     if opening.for_user != ctx.operator:
         import pwd
@@ -79,7 +80,8 @@ def close_cmd(target: str, for_user: str | None, correlation_id: str | None) -> 
     """Close session NAME to AIs: their tools no longer see it."""
     from atoll.service.operator import close_session
 
-    host, name = split_target(target)
+    where = place_target(target)
+    host, name = where.host, where.name
     gone = close_session(make_context(correlation_id), name, for_user, host)
     users = ", ".join(sorted({o.for_user for o in gone}))
     click.echo(f"atoll: {target} is closed to the AI of {users}", err=True)

@@ -3,6 +3,12 @@
 ``Listing`` is exactly what ``atoll ls --json`` prints. Times are RFC 3339 UTC strings,
 sizes are bytes, CPU is percent of one core. Field names are stable: renaming one breaks
 every peer that parses ``atoll ls --json --here`` over SSH.
+
+``schema_version`` (:data:`SCHEMA_VERSION`) is the listing's major version: fields may be
+added without changing it (a reader ignores fields it does not know and defaults the ones
+a peer does not send); a rename, a removal or a change of meaning raises it, and a reader
+refuses a listing of a newer major than its own (atoll.fleet.remote). An answer without
+the field is from an atoll before versioning: major 0, read as such.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import msgspec
 
 Status = Literal["running", "waiting", "error", "idle", "exited", "unknown"]
 STATUSES: tuple[Status, ...] = ("running", "waiting", "error", "idle", "exited", "unknown")
+SCHEMA_VERSION = 1
+"""The major version of ``atoll ls --json`` (1: rows carry tmux's ids and their server)."""
 
 
 class SessionRow(msgspec.Struct, kw_only=True):
@@ -47,6 +55,14 @@ class SessionRow(msgspec.Struct, kw_only=True):
     reason: str | None = None
     #: Linux users whose AI the session is opened to (``atoll mcp open``; operator's view)
     opened_to: list[str] = msgspec.field(default_factory=list)
+    #: tmux's own ids of the session (``$N``) and of its first pane (``%N``), the pid of
+    #: the tmux server they live on (ids restart at ``$0``/``%0`` on every new server) and
+    #: the session's creation time (seconds since the epoch): together its key
+    #: (:class:`atoll.core.sessionref.SessionKey`). Empty/None from a peer of schema 0.
+    session_id: str = ""
+    pane_id: str = ""
+    server_pid: int | None = None
+    session_created: int | None = None
     #: the island's network: ``none``, ``allow`` (an allow-list through atoll's egress
     #: proxy) or ``net`` (everything; also user islands, which share the host's network);
     #: empty when the session did not record it
@@ -68,6 +84,13 @@ class Listing(msgspec.Struct, kw_only=True):
 
     hosts: list[HostRow]
     sessions: list[SessionRow]
+    schema_version: int = SCHEMA_VERSION
+
+
+class PeerListing(Listing, kw_only=True):
+    """A listing as a peer sent it: without ``schema_version`` it is of major 0."""
+
+    schema_version: int = 0
 
 
 def encode_listing(listing: Listing) -> bytes:
@@ -75,9 +98,10 @@ def encode_listing(listing: Listing) -> bytes:
     return msgspec.json.encode(listing)
 
 
-def decode_listing(data: bytes) -> Listing:
-    """Parse and validate a listing; raises ``msgspec.ValidationError``/``DecodeError``."""
-    return msgspec.json.decode(data, type=Listing)
+def decode_listing(data: bytes) -> PeerListing:
+    """Parse and validate a listing (a missing ``schema_version`` is 0); raises
+    ``msgspec.ValidationError``/``DecodeError``."""
+    return msgspec.json.decode(data, type=PeerListing)
 
 
 def filter_sessions(listing: Listing, statuses: Iterable[str] = (),
@@ -88,4 +112,4 @@ def filter_sessions(listing: Listing, statuses: Iterable[str] = (),
     kept = [r for r in listing.sessions
             if (not want_status or r.status in want_status)
             and (not want_users or r.agent_user in want_users or r.launched_by in want_users)]
-    return Listing(hosts=listing.hosts, sessions=kept)
+    return Listing(hosts=listing.hosts, sessions=kept, schema_version=listing.schema_version)

@@ -14,12 +14,21 @@ cannot pass for an atoll name and is safe on any terminal:
 A label is also a target: ``atoll kill "'\\u04551'" --as USER`` finds the session whose
 label it is, and the action then addresses it by its tmux session id (``-t $N``), never by
 its name. ``$N`` alone is a target too.
+
+A listed row also carries its session's *key* (:class:`SessionKey`): the tmux server it
+lives on (that server's pid, since tmux restarts its ids at ``$0`` on every new server),
+its tmux id and its creation time. An action given a key acts on that very session or on
+none: a session killed and made again under the same name has another id (or another
+server, or another creation time), so it is never the one acted on.
 """
 
 from __future__ import annotations
 
 import re
 
+import msgspec
+
+from atoll.core.errors import UsageError
 from atoll.core.names import validate_session_name
 
 MAX_LABEL = 80
@@ -75,3 +84,36 @@ def matches(target: str, name: str, session_id: str) -> bool:
     if is_atoll_name(target):
         return name == target
     return session_label(name, session_id) == target
+
+
+_KEY = re.compile(r"([0-9]{1,7})/(\$[0-9]{1,10})/([0-9]{1,12})")
+
+
+class SessionKey(msgspec.Struct, frozen=True):
+    """The identity of one tmux session: ``server_pid`` (the tmux server's pid, as tmux
+    reports it in ``#{pid}``; inside a container, the pid in its namespace), ``session_id``
+    (``$N``) and ``created`` (``session_created``, seconds since the epoch). Text form
+    ``PID/$N/CREATED`` (:meth:`text`, :func:`parse_session_key`)."""
+
+    server_pid: int
+    session_id: str
+    created: int
+
+    def text(self) -> str:
+        return f"{self.server_pid}/{self.session_id}/{self.created}"
+
+
+def parse_session_key(text: str) -> SessionKey:
+    """The key written as ``PID/$N/CREATED``; UsageError for anything else."""
+    m = _KEY.fullmatch(text)
+    if m is None:
+        raise UsageError(f"invalid session key {text[:40]!r} (PID/$N/CREATED)")
+    return SessionKey(int(m.group(1)), m.group(2), int(m.group(3)))
+
+
+def key_of(server_pid: int | None, session_id: str, created: int | None) -> SessionKey | None:
+    """The key of a listed session, or None when tmux did not report all three parts (a
+    peer's row from before keys were listed, or a pane whose answer broke a bound)."""
+    if server_pid is None or created is None or not _SESSION_ID.fullmatch(session_id):
+        return None
+    return SessionKey(server_pid, session_id, created)

@@ -35,6 +35,7 @@ from atoll.core.errors import AtollError
 # (key, tmux variable, is_text). Text fields are length-prefixed; the others are numbers.
 FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("session_name", "session_name", True),
+    ("server_pid", "pid", False),
     ("session_id", "session_id", True),
     ("session_created", "session_created", False),
     ("session_attached", "session_attached", False),
@@ -73,7 +74,7 @@ FIELD_CAPS: dict[str, int] = {
 # times in seconds since the epoch up to the end of year 9999, the last RFC 3339 can write.
 _LAST_TIME = 253_402_300_799
 NUMBER_RANGES: dict[str, tuple[int, int]] = {
-    "session_created": (0, _LAST_TIME), "session_attached": (0, 10_000),
+    "server_pid": (1, 2**22), "session_created": (0, _LAST_TIME), "session_attached": (0, 10_000),
     "window_activity": (0, _LAST_TIME), "pane_pid": (1, 2**22), "pane_dead": (0, 1),
     "pane_dead_status": (0, 2**16),
 }  # fmt: skip
@@ -127,6 +128,7 @@ class PaneRecord(msgspec.Struct, frozen=True):
     """
 
     session_name: str
+    server_pid: int | None = None
     session_id: str = ""
     session_created: int | None = None
     session_attached: int = 0

@@ -8,6 +8,7 @@ one process-table scan; servers are asked in parallel.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
 
@@ -23,8 +24,9 @@ from atoll.exec.runner import current_user
 from atoll.fleet import procs
 from atoll.fleet.parallel import in_background
 from atoll.fleet.screens import ScreenCache
-from atoll.fleet.servers import Server, servers_for
+from atoll.fleet.servers import Server
 from atoll.fleet.users import candidates, is_sudo_refusal, not_recently_refused, note_refusals
+from atoll.islands.base import Scope
 from atoll.tmux.client import DEFAULT_SOCKET
 
 
@@ -171,10 +173,11 @@ class LoadSampler(msgspec.Struct):
         return out
 
 
-def _island(user: str, recorded: str | None) -> str:
-    """The island kind shown: ``none`` for a session on the operator's own server (it runs
-    as the operator; older or hand-made sessions say ``user`` or nothing)."""
-    if user == current_user() and recorded in (None, "", "user", "none"):
+def island_of(user: str, recorded: str | None, operator: str | None = None) -> str:
+    """The island kind of a session on ``user``'s server whose ``@atoll_island`` says
+    ``recorded``: ``none`` on the operator's own server (it runs as the operator; older or
+    hand-made sessions say ``user`` or nothing)."""
+    if user == (operator or current_user()) and recorded in (None, "", "user", "none"):
         return "none"
     return recorded or "user"
 
@@ -186,8 +189,14 @@ def _unknown_row(host: str, user: str, p: PaneRecord) -> SessionRow:
         worktree="", agent_user=user, launched_by="", island="", status="unknown",
         idle_seconds=None, created=None, last_activity=None, attached=0, cpu_percent=None,
         rss_bytes=None, pid=None, command="", exit_status=None,
-        reason=f"bad tmux answer: {p.problem}",
+        reason=f"bad tmux answer: {p.problem}", **_ids(p),
     )
+
+
+def _ids(p: PaneRecord) -> dict[str, Any]:
+    """The row's key fields (tmux's ids, the server's pid, the creation time)."""
+    return {"session_id": p.session_id, "pane_id": p.pane_id, "server_pid": p.server_pid,
+            "session_created": p.session_created}
 
 
 def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: float,
@@ -219,7 +228,7 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         worktree=p.worktree,
         agent_user=user,
         launched_by=p.launched_by if made else "",
-        island=_island(user, p.island),
+        island=island_of(user, p.island),
         status=verdict.status,
         idle_seconds=verdict.idle_seconds,
         created=p.created or rfc3339(p.session_created),
@@ -231,6 +240,10 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         command=p.command or p.pane_current_command,
         exit_status=verdict.exit_status,
         reason=verdict.reason,
+        session_id=p.session_id,
+        pane_id=p.pane_id,
+        server_pid=p.server_pid,
+        session_created=p.session_created,
         net=p.net if p.net in ("none", "allow", "net") else "",
     )
 
@@ -280,16 +293,19 @@ def list_here(
     ``sampler`` and ``cache`` carry state between calls (the TUI keeps them in memory);
     by default both persist in the operator's cache directory.
     """
+    from atoll.fleet.containers import as_server, pid_maps
+    from atoll.islands.registry import discover
+
     cands = not_recently_refused(candidates() if users is None else users)
-    servers = servers_for(cands, socket)
+    scope = Scope(current_user(), tuple(cands), socket)
+    servers = [as_server(s) for s in discover(scope, slow=False)]  # yours, then agent users'
     cache = cache if cache is not None else ScreenCache()
 
     def islands() -> tuple[list[ServerPanes], dict[str, dict[int, int]]]:
-        from atoll.fleet.containers import as_server, container_refs, pid_maps
-
-        refs = [r for r in container_refs(current_user(), socket) if r.running]
-        found = query_servers([as_server(r) for r in refs], True, cache) if refs else []
-        return found, pid_maps(refs)
+        # kinds whose discovery asks an engine (containers): while the tmux calls run
+        running = [s for s in discover(scope, slow=True) if s.running]
+        found = query_servers([as_server(s) for s in running], True, cache) if running else []
+        return found, pid_maps(running)
 
     # the tmux calls, the process scan and the container islands all run at once
     batch = Batch([s.client.list_panes_argv() for s in servers], timeout=_timeout(servers),

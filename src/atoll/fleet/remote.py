@@ -44,7 +44,7 @@ from atoll.core.errors import (
     PermissionDeniedError,
     UsageError,
 )
-from atoll.core.models import HostRow, SessionRow, decode_listing
+from atoll.core.models import SCHEMA_VERSION, HostRow, SessionRow, decode_listing
 from atoll.core.names import has_control_chars, validate_host_name
 from atoll.core.termfilter import EscapeFilter
 from atoll.exec.files import read_regular
@@ -73,6 +73,8 @@ _TEXT_LIMITS = {
 }  # fmt: skip
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 _CORRELATION = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_SESSION_ID = re.compile(r"\$[0-9]{1,10}")
+_PANE_ID = re.compile(r"%[0-9]{1,10}")
 Result = tuple[HostRow, list[SessionRow]]
 
 
@@ -118,6 +120,10 @@ def row_problem(row: SessionRow) -> str | None:
     if len(row.opened_to) > 64 or any(len(u) > 64 or has_control_chars(u)
                                       for u in row.opened_to):
         return "opened_to is not a short list of user names"
+    if row.session_id and not _SESSION_ID.fullmatch(row.session_id):
+        return "session_id is not a tmux session id"
+    if row.pane_id and not _PANE_ID.fullmatch(row.pane_id):
+        return "pane_id is not a tmux pane id"
     for field in ("created", "last_activity"):
         stamp = getattr(row, field)
         if stamp is not None and (len(stamp) > 40 or not _RFC3339.fullmatch(stamp)):
@@ -129,6 +135,8 @@ def row_problem(row: SessionRow) -> str | None:
         ("rss_bytes", row.rss_bytes, 0, 2**50),
         ("pid", row.pid, 1, 2**22),
         ("exit_status", row.exit_status, -(2**16), 2**16),
+        ("server_pid", row.server_pid, 1, 2**22),
+        ("session_created", row.session_created, 0, 253_402_300_799),
     )
     for field, value, low, high in checks:
         if not _in(value, low, high):
@@ -147,6 +155,13 @@ def validate_answer(data: bytes, host: str) -> list[SessionRow]:
         raise InvalidAnswer(f"malformed answer: {clean(str(exc), 160)}") from exc
     except RecursionError as exc:  # an unknown field holding deeply nested arrays
         raise InvalidAnswer("malformed answer: nested too deeply") from exc
+    version = listing.schema_version
+    if version < 0:
+        raise InvalidAnswer("schema_version is negative")
+    if version > SCHEMA_VERSION:
+        shown = str(version) if version < 10**9 else "beyond 10^9"
+        raise InvalidAnswer(f"its atoll lists in schema {shown}, newer than this atoll reads "
+                            f"({SCHEMA_VERSION}): upgrade atoll here")
     if len(listing.sessions) > MAX_SESSIONS:
         raise InvalidAnswer(f"answer lists more than {MAX_SESSIONS} sessions")
     rows = []
@@ -325,6 +340,11 @@ _BY_CODE: dict[int, type[AtollError]] = {
     ExitCode.PERMISSION: PermissionDeniedError,
     ExitCode.UNREACHABLE: HostUnreachableError,
 }
+
+
+def error_for(code: int, message: str) -> AtollError:
+    """The error class of a peer's atoll exit status ``code`` (2-5 keep their meaning)."""
+    return _BY_CODE.get(code, AtollError)(message)
 
 
 def attach_argv(alias: str, argv: list[str], correlation_id: str | None) -> list[str]:

@@ -11,8 +11,15 @@ An island is the boundary an agent runs in. Every kind answers the same question
   island's sessions live on, and :meth:`Island.pane_command`: how a pane's argv is wrapped
   (bwrap wraps it in the sandbox; containers run tmux inside, so the argv is unchanged);
 - :meth:`Island.attach_argv`: the argv that attaches a terminal to a session;
-- :meth:`Island.stop`, :meth:`Island.purge` (removes everything, no questions; the safety
-  checks are in :mod:`atoll.islands.purge`), :meth:`Island.describe`.
+- :meth:`Island.stop`, :meth:`Island.purge` (removes everything, no questions),
+  :meth:`Island.purge_problems` (the work a purge would destroy, checked first by
+  :mod:`atoll.islands.purge`), :meth:`Island.leftovers` (what is still there after a purge),
+  :meth:`Island.describe`.
+
+Each kind's module also answers for the kind as a whole (:class:`KindModule`): ``make``
+(spec -> island), ``discover`` (the tmux servers its sessions live on, for listings and
+target resolution) and ``find`` (its islands of a name, for purge). The registry
+(:mod:`atoll.islands.registry`) maps kind names to those modules.
 
 :class:`IslandSpec` and :class:`Grant` are defined in :mod:`atoll.core.islands` (pure) and
 re-exported here.
@@ -20,6 +27,7 @@ re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,7 +38,8 @@ from atoll.exec.runner import Runner
 from atoll.tmux.client import TmuxClient
 
 __all__ = [
-    "Grant", "Island", "IslandExistsError", "IslandInfo", "IslandSpec", "start_session",
+    "Found", "Grant", "Island", "IslandExistsError", "IslandInfo", "IslandServer", "IslandSpec",
+    "KindModule", "Scope", "start_session",
 ]
 
 
@@ -99,6 +108,15 @@ class Island(Protocol):
 
     def pane_command(self, argv: list[str]) -> list[str]: ...
 
+    def pane_first(self) -> list[str] | None:
+        """An argv prefix the pane runs before its command (the process reaper), or None."""
+        ...
+
+    def check(self) -> None:
+        """What can be checked before the ledger record (no side effects): refuse now
+        rather than after the intent is written."""
+        ...
+
     def attach_argv(self, session: str, socket: str, *, read_only: bool = False) -> list[str]:
         ...
 
@@ -106,7 +124,82 @@ class Island(Protocol):
 
     def purge(self, socket: str = ...) -> None: ...
 
+    def purge_problems(self, found: Found) -> list[str]:
+        """Work purging would destroy, as short phrases ([] when none); AtollError when it
+        cannot be told."""
+        ...
+
+    def leftovers(self, socket: str = ...) -> list[str]:
+        """What of the island still exists (empty after a good purge)."""
+        ...
+
     def describe(self) -> IslandInfo: ...
+
+
+@dataclass(frozen=True)
+class IslandServer:
+    """A tmux server sessions of ``kind`` live on: ``owner`` is the Linux user it runs as
+    (``ENGINE:CONTAINER`` for a container island); ``attach_argv(session, read_only=...)``,
+    when set, replaces ``client.attach_argv`` (containers need ``exec -it``); ``container``
+    and ``engine`` name a container island (for its pid namespace), ``running`` whether
+    its sessions can be reached now."""
+
+    kind: str
+    owner: str
+    client: TmuxClient
+    attach_argv: Callable[..., list[str]] | None = None
+    container: str | None = None
+    engine: str | None = None
+    running: bool = True
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where discovery looks: the operator's own server, the agent users given (already
+    chosen by the caller: candidates sudo has not just refused), the tmux socket name."""
+
+    operator: str
+    users: tuple[str, ...] = ()
+    socket: str = "atoll"
+
+
+@dataclass
+class Found:
+    """One island that matched a purge target, with what purge needs to know about it:
+    ``base_commits`` (commits that were there when the project was copied in),
+    ``check_path``/``check_runner`` (where and as whom git checks run, inside the island),
+    ``worktree`` (a user island's git worktree), ``session_user`` (whose session it was)."""
+
+    island: Island
+    where: str
+    base_commits: list[str] | None = None
+    check_path: str | None = None
+    check_runner: Runner | None = None
+    worktree: str | None = None
+    session_user: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.island.kind
+
+    def destroy(self, socket: str = "atoll") -> None:
+        """Remove everything of the island (no checks here; see Island.purge_problems)."""
+        self.island.purge(socket)
+
+    def leftovers(self, socket: str = "atoll") -> list[str]:
+        """What still exists of the island after a purge (empty when all is gone)."""
+        return self.island.leftovers(socket)
+
+
+class KindModule(Protocol):
+    """What a kind's module provides (``kind`` is the registered name it is asked for)."""
+
+    def make(self, spec: IslandSpec) -> Island: ...
+
+    def discover(self, kind: str, scope: Scope) -> list[IslandServer]: ...
+
+    def find(self, kind: str, target: str, scope: Scope) -> list[Found]: ...
 
 
 def start_session(
@@ -118,6 +211,8 @@ def start_session(
     options: dict[str, str],
     env: dict[str, str] | None = None,
     pipe_command: str | None = None,
+    cwd: str | None = None,
+    first: list[str] | None = None,
 ) -> TmuxClient:
     """Start detached tmux session ``session`` running ``command`` in ``island``.
 
@@ -127,11 +222,13 @@ def start_session(
     TmuxClient the session lives on. Raises AtollError when the session exists or tmux
     fails. ``pipe_command``: a transcript's ``pipe-pane`` command, started in the same tmux
     call (it runs in the tmux server, so only where that server can reach the FIFO).
+    ``cwd`` (default ``island.workdir``): where the pane starts (a user island's worktree);
+    ``first``: an argv the pane runs before the command (``island.pane_first()``).
     """
     client = island.tmux(socket)
     opts = {**options, "atoll_island": island.kind, "atoll_island_id": island.island_id}
     client.new_session(
-        session, island.pane_command(command), cwd=island.workdir, options=opts, env=env,
-        pipe_command=pipe_command,
+        session, island.pane_command(command), cwd=cwd or island.workdir, options=opts,
+        env=env, pipe_command=pipe_command, first=first,
     )
     return client

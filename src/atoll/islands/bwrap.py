@@ -40,7 +40,7 @@ from atoll.core.islands import (
 from atoll.exec.files import read_as
 from atoll.exec.process import Completed
 from atoll.exec.runner import Runner, Sudo
-from atoll.islands.base import IslandExistsError, IslandInfo
+from atoll.islands.base import Found, IslandExistsError, IslandInfo, IslandServer, Scope
 from atoll.islands.container import base_commits
 from atoll.islands.copyin import copy_in
 from atoll.islands.egress import egress_wrap, proxy_dir, stop_proxy
@@ -256,6 +256,29 @@ class BwrapIsland:
         stop_proxy(self.island_id)
         self._remove_dir()
 
+    def pane_first(self) -> list[str] | None:
+        """Nothing before the sandbox: ``--die-with-parent`` and the pid namespace end
+        every process of the pane with it."""
+        return None
+
+    def check(self) -> None:
+        """Nothing to check before the ledger record: :meth:`create` checks the agent user
+        and refuses a taken name."""
+
+    def purge_problems(self, found: Found) -> list[str]:
+        from atoll.islands.purge import git_problems
+
+        return git_problems(found)
+
+    def leftovers(self, socket: str = DEFAULT_SOCKET) -> list[str]:
+        left = []
+        if self.exists():
+            left.append(f"directory {self.path}")
+        if self.tmux(socket).has_session(self.spec.name) and self.owns_session(
+                self.spec.name, socket):
+            left.append(f"session {self.spec.name} of {self.agent_user}")
+        return left
+
     def describe(self) -> IslandInfo:
         return IslandInfo(
             kind="bwrap", island_id=self.island_id, name=self.spec.name,
@@ -311,3 +334,32 @@ def _meta_at(probe: BwrapIsland, path: str) -> IslandMeta | None:
         return parse_island_meta(data)
     except InvalidMetaError:
         return None
+
+
+def make(spec: IslandSpec) -> BwrapIsland:
+    return BwrapIsland(spec)
+
+
+def discover(kind: str, scope: Scope) -> list[IslandServer]:
+    """None of its own: a bwrap island's sessions live on its agent user's tmux server
+    (discovered as ``user``; ``@atoll_island`` says ``bwrap``)."""
+    return []
+
+
+def find(kind: str, target: str, scope: Scope) -> list[Found]:
+    """The operator's bwrap islands named ``target`` (or with that id) in the scope's agent
+    users' homes."""
+    found = []
+    for user in scope.users:
+        for bw in list_bwrap_islands(user):
+            if bw.spec.operator != scope.operator or target not in (bw.spec.name, bw.island_id):
+                continue
+            meta = bw.read_meta()
+            granted = bw.spec.project_granted() is not None
+            found.append(Found(
+                island=bw, where=f"bwrap island {bw.path}",
+                base_commits=meta.base_commits if meta is not None else None,
+                check_path=None if granted else bw.workspace,
+                check_runner=None if granted else bw.runner(),
+            ))
+    return found

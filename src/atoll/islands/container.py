@@ -45,7 +45,7 @@ from atoll.core.islands import (
     volume_name,
 )
 from atoll.exec.runner import ContainerExec, Local, Runner, current_user
-from atoll.islands.base import IslandExistsError, IslandInfo
+from atoll.islands.base import Found, IslandExistsError, IslandInfo
 from atoll.islands.copyin import copy_in
 from atoll.islands.egress import egress_wrap, stop_proxy
 from atoll.islands.engine import Engine, ulimits
@@ -158,6 +158,33 @@ class ContainerIsland:
 
     def pane_command(self, argv: list[str]) -> list[str]:
         return list(argv)
+
+    def pane_first(self) -> list[str] | None:
+        """Nothing before the command: ``--init`` reaps inside, and the container ends with
+        its island."""
+        return None
+
+    def check(self) -> None:
+        """Nothing to check before the ledger record: :meth:`create` refuses a taken name."""
+
+    def purge_problems(self, found: Found) -> list[str]:
+        """Git work in the workspace (the container is started first if it is stopped: git
+        runs inside it, never on the host)."""
+        from atoll.islands.purge import git_problems
+
+        info = self.inspect()
+        if found.check_path is not None and info is not None \
+                and info.get("State", {}).get("Status") != "running":
+            self.start()
+        return git_problems(found)
+
+    def leftovers(self, socket: str = DEFAULT_SOCKET) -> list[str]:
+        eng, left = self.engine, []
+        if eng.run("container", "inspect", self.island_id, timeout=30).ok:
+            left.append(f"{eng.name} container {self.island_id}")
+        if eng.run("volume", "inspect", self.volume, timeout=30).ok:
+            left.append(f"{eng.name} volume {self.volume}")
+        return left
 
     def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
                     read_only: bool = False) -> list[str]:

@@ -106,7 +106,8 @@ def recorded(name: str, users: list[str], operator: str | None = None) -> list[F
             continue
         spec = IslandSpec(name=name, project_dir=rec["project"], kind="user", operator=me,
                           agent_user=user)
-        out.append(Found(island=UserIsland(spec), where=f"worktree {path} of {name} ({user})",
+        out.append(Found(island=UserIsland(spec, worktree=path),
+                         where=f"worktree {path} of {name} ({user})",
                          check_path=path, check_runner=runner, worktree=path,
                          session_user=user, notes=[rec["branch"]]))
     return out

@@ -25,12 +25,14 @@ from atoll.islands.base import Island
 from atoll.service.context import Context
 
 
-def island_of(ctx: Context, other: str) -> tuple[Island | None, Server, str]:
-    """``(island, server, kind)`` of session ``other``: the island object for bwrap and
-    container islands, None for a ``user`` island (then ``server`` is its agent user's)."""
-    from atoll.service.sessions import resolve_target
+def island_of(ctx: Context, other: str) -> tuple[Island | None, Server, str, str]:
+    """``(island, server, kind, ref)`` of session ``other`` on this host: the island object
+    for bwrap and container islands, None for a ``user`` island (then ``server`` is its
+    agent user's); ``ref``: how tmux addresses ``other``."""
+    from atoll.service.place import Target, resolve_local
 
-    server, ref = resolve_target(ctx, other)
+    place = resolve_local(ctx, Target(other, None, None))
+    server, ref = place.server, place.ref
     kind = server.client.session_option(ref, "@atoll_island") or ""
     island_id = server.client.session_option(ref, "@atoll_island_id") or ""
     if kind in ("docker", "podman"):
@@ -40,16 +42,16 @@ def island_of(ctx: Context, other: str) -> tuple[Island | None, Server, str]:
         if engine != kind or container != island_id:
             raise UsageError(f"session {other!r} does not say which island it is in")
         island, _info = open_container_island(engine, container)
-        return island, server, kind
+        return island, server, kind, ref
     if kind == "bwrap":
         from atoll.islands.bwrap import list_bwrap_islands
 
         for isl in list_bwrap_islands(server.user):
             if isl.island_id == island_id and isl.spec.operator == ctx.operator:
-                return isl, server, kind
+                return isl, server, kind, ref
         raise NotFoundError(f"the bwrap island of session {other!r} is gone")
     if kind in ("user", "none", ""):
-        return None, server, "user"
+        return None, server, "user", ref
     raise UsageError(f"session {other!r} is in an island atoll does not know ({kind[:32]!r})")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atoll.core.deadpane import LAST_LINES, explain, plain_terminal_text
 from atoll.core.errors import NotFoundError, UsageError
@@ -13,6 +14,9 @@ from atoll.core.tmuxfmt import PaneRecord
 from atoll.fleet.servers import Server
 from atoll.service import audit
 from atoll.service.context import Context
+
+if TYPE_CHECKING:
+    from atoll.service.place import Target
 
 SCROLLBACK = 2000
 """Lines of scrollback ``atoll logs`` prints by default (tmux keeps 5000 per pane)."""
@@ -27,10 +31,13 @@ def first_pane(server: Server, name: str) -> PaneRecord | None:
     return None
 
 
-def screen_text(server: Server, name: str, lines: int | None) -> str:
+def screen_text(server: Server, name: str, lines: int | None,
+                pane: PaneRecord | None = None) -> str:
     """The screen (plus ``lines`` of scrollback) of a live session; for an exited one, its
-    last output (``lines`` of it, default :data:`LAST_LINES`) and why it ended."""
-    pane = first_pane(server, name)
+    last output (``lines`` of it, default :data:`LAST_LINES`) and why it ended. ``name`` is
+    how tmux addresses it (a name or ``$N``); ``pane``, its first pane as already listed
+    (else it is listed here)."""
+    pane = pane or first_pane(server, name)
     if pane is None or not pane.pane_dead:
         return server.client.capture(name, lines)
     screen = server.client.capture(name, max(lines or 0, 200))
@@ -73,26 +80,37 @@ def _tail(path: Path) -> bytes:
         os.close(fd)
 
 
-def logs(ctx: Context, name: str, as_user: str | None = None,
-         lines: int = SCROLLBACK) -> str:
+def logs(ctx: Context, target: Target | str, lines: int = SCROLLBACK) -> str:
     """The session's scrollback (``lines`` lines, trailing blank lines trimmed; for an exited
     session with why it ended), then its transcript's last ``lines`` lines when it was
     recorded. A session that is gone but was recorded shows its transcript alone. Raises
-    NotFoundError when there is neither."""
-    from atoll.service.sessions import resolve
+    NotFoundError when there is neither. On a peer, the peer's own ``atoll logs``."""
+    from atoll.service import remote
+    from atoll.service.place import PeerPlace, StaleTargetError, fresh_correlation, resolve
+    from atoll.service.sessions import as_target
 
-    validate_session_name(name)
+    target = as_target(target)
+    name = target.name
     if not 1 <= lines <= 100_000:
         raise UsageError("--lines must be between 1 and 100000")
+    if target.host is None:
+        validate_session_name(name)
     parts: list[str] = []
     try:
-        server = resolve(ctx, name, as_user)
+        place = resolve(ctx, target)
+    except StaleTargetError:
+        raise
     except NotFoundError:
-        server = None
-    target = {"agent_user": server.user if server else "-", "session": name}
-    with audit.action(ctx, "session.logs", target, {"lines": lines}):
-        if server is not None:
-            parts.append(_trim(screen_text(server, name, lines)))
+        place = None
+    if isinstance(place, PeerPlace):
+        return remote.run(ctx, place, "logs", ["--lines", str(lines)],
+                          details={"lines": lines}).rstrip("\n")
+    record = place.record() if place is not None else {
+        "host": ctx.host, "session": name, "agent_user": target.as_user or ""}
+    corr = place.correlation if place is not None else fresh_correlation(ctx)
+    with audit.action(ctx, "session.logs", record, {"lines": lines}, corr):
+        if place is not None:
+            parts.append(_trim(screen_text(place.server, place.ref, lines, place.pane)))
         transcript = _transcript(ctx, name, lines)
     if transcript is not None:
         parts.append(transcript)

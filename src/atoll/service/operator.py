@@ -87,13 +87,14 @@ class Tools:
                 **(extra or {})}
 
     def _target(self, session: str, opening: Opening | None = None) -> dict[str, str]:
-        out = {"session": session[:100]}
-        if opening is not None:
-            out["agent_user"] = opening.server_user
-            if opening.host:
-                out = {"host": opening.host, "session": opening.name,
-                       "agent_user": opening.server_user}
-        return out
+        """The ledger target, the shape of every session action's (service.place): the
+        host acted on (``local``, or the peer an opening lives on), the session, and the
+        user whose server holds it (empty when not known yet)."""
+        if opening is not None and opening.host:
+            return {"host": opening.host, "session": opening.name,
+                    "agent_user": opening.server_user}
+        return {"host": self.ctx.host, "session": session[:100],
+                "agent_user": opening.server_user if opening is not None else ""}
 
     def _deny(self, tool: str, session: str, why: str) -> None:
         audit.event(self.ctx, f"mcp.{tool}", self._target(session), "denied",
@@ -125,9 +126,9 @@ class Tools:
         return server, info
 
     def _server(self, opening: Opening) -> Server:
-        from atoll.service.sessions import resolve
+        from atoll.service.place import Target, resolve_local
 
-        return resolve(self.ctx, opening.name, opening.server_user)
+        return resolve_local(self.ctx, Target(opening.name, None, opening.server_user)).server
 
     def _screen(self, opening: Opening, server: Server, lines: int = 0,
                 matched: bool | None = None) -> Screen:
@@ -372,13 +373,14 @@ def open_session(ctx: Context, name: str, as_user: str | None,
     this side keeps the opening for ``for_user``."""
     if host is not None:
         return _open_remote(ctx, host, name, as_user, for_user)
-    from atoll.service.sessions import resolve
+    from atoll.service.place import Target, resolve_local
 
-    server = resolve(ctx, name, as_user)
-    info = server.client.pane_info(name)
+    place = resolve_local(ctx, Target(name, None, as_user))
+    server = place.server
+    info = server.client.pane_info(place.ref)
     opening = openings.new_opening(ctx, name, server.user, info.session_id,
                                    info.session_created, for_user)
-    target = {"session": name, "agent_user": server.user}
+    target = place.record()
     with audit.action(ctx, "mcp.open", target,
                       {"for_user": opening.for_user, "session_id": info.session_id,
                        "session_created": info.session_created}):

@@ -1,101 +1,76 @@
-"""Session actions on other hosts: ``HOST:NAME`` targets and ``atoll new --host``.
+"""Session actions on a peer: the :class:`~atoll.service.place.PeerPlace` half of every
+use case.
 
 The peer runs its own ``atoll`` (so its sudoers decide, and its ledger records the action);
-this side records the same action first, with a correlation id the peer receives, so both
-ledgers can be joined later (shared/DESIGN.md decision 4, issue "Fleet across hosts").
+this side records the same action first, with the place's correlation id, which the peer
+receives (``--correlation-id``), so both ledgers can be joined later (shared/DESIGN.md
+decision 4). The records are those of the same action done here, with ``target.host`` the
+peer's name and ``details.via`` the SSH alias (docs/ledger.md).
 """
 
 from __future__ import annotations
 
-import msgspec
+from typing import TYPE_CHECKING
 
-from atoll.core.names import validate_host_name, validate_user_name
-from atoll.core.sessionref import validate_session_target
+from atoll.core.errors import AtollError, HostUnreachableError
 from atoll.service import audit
 from atoll.service.context import Context
+from atoll.service.place import PeerPlace
 
-
-def _correlation(ctx: Context) -> str:
-    """The id of one remote action: the one this process was given, else a fresh one (so
-    every action of a long-lived process, such as the fleet view, gets its own)."""
-    if ctx.correlation_id is not None:
-        return ctx.correlation_id
-    from atoll.ledger import new_correlation_id
-
-    return new_correlation_id()
-
-
-def _argv(action: str, name: str, as_user: str | None, args: list[str]) -> list[str]:
-    validate_session_target(name)  # a label of a hand-made session too: never an option
-    argv = ["atoll", action, name]
-    if as_user is not None:
-        argv += ["--as", validate_user_name(as_user)]
-    return argv + args
-
-
-def _target(host: str, name: str, as_user: str | None) -> dict[str, str]:
-    return {"host": host, "session": name, **({"agent_user": as_user} if as_user else {})}
-
-
-class RemoteAttachPlan(msgspec.Struct, frozen=True):
-    """An attach to a session on another host: ``argv`` is ``ssh -t ALIAS atoll attach ...``
-    (run it with this terminal; its status is the peer's, 255 when ssh failed)."""
-
-    argv: list[str]
-    host: str
-    name: str
-    as_user: str | None
-    read_only: bool
-    correlation: str | None = None  # the attach's id; its detach record carries it too
-    switch: bool = False  # never a switch-client: the session is on another machine
-    nested: bool = True  # always on atoll's relay, detached with its key
-    filtered: bool = True  # a peer's bytes are hostile: always filtered
-
-
-def attach_plan(
-    ctx: Context, host: str, name: str, *, as_user: str | None, read_only: bool
-) -> RemoteAttachPlan:
-    """Plan an attach to ``name`` on configured host (or SSH alias) ``host`` and record it
-    in the ledger, with the correlation id the peer's ledger gets too, before it runs."""
-    from atoll.fleet.remote import attach_argv
-
-    validate_host_name(host)
-    argv = _argv("attach", name, as_user, ["--read-only"] if read_only else [])
-    corr = _correlation(ctx)
-    alias = ctx.host_alias(host)
-    plan = RemoteAttachPlan(attach_argv(alias, argv, corr), host, name, as_user, read_only,
-                            corr)
-    audit.event(ctx, "session.attach", _target(host, name, as_user), "intent",
-                {"remote": True, "read_only": read_only, "via": alias}, corr)
-    return plan
-
-
-def record_detach(ctx: Context, plan: RemoteAttachPlan, status: int) -> None:
-    """The remote attach's outcome and its end (``status``: the ssh exit status)."""
-    audit.event(ctx, "session.attach", _target(plan.host, plan.name, plan.as_user),
-                "ok" if status == 0 else "error", {"remote": True, "status": status},
-                plan.correlation)
-    audit.event(ctx, "session.detach", _target(plan.host, plan.name, plan.as_user), "ok",
-                {"remote": True, "status": status}, plan.correlation)
+if TYPE_CHECKING:
+    from atoll.service.sessions import NewSession
 
 
 def run(
-    ctx: Context, host: str, action: str, name: str, args: list[str], *,
-    as_user: str | None = None, tty: bool = False, details: dict[str, object] | None = None,
+    ctx: Context, place: PeerPlace, action: str, args: list[str], *,
+    details: dict[str, object] | None = None, record: bool = True,
+    ledger_action: str | None = None,
 ) -> str:
-    """Run ``atoll ACTION NAME ARGS...`` on ``host`` and return its stdout.
+    """Run ``atoll ACTION NAME [--as U] [--key K] ARGS...`` on the peer and return its
+    stdout, recorded as ``ledger_action`` (default ``session.ACTION``) with ``details``
+    unless ``record`` is False (a live preview: the peer still records its own).
 
-    ``action`` is one of kill, peek, type, attach, new. Raises the peer's error class
-    (exit codes 2-5 keep their meaning) or HostUnreachableError.
+    Raises the peer's error class (exit codes 2-5 keep their meaning) or
+    HostUnreachableError.
     """
     from atoll.fleet.remote import remote_action
 
-    validate_host_name(host)
-    argv = _argv(action, name, as_user, args)
-    corr = _correlation(ctx)
-    alias = ctx.host_alias(host)
-    target = _target(host, name, as_user)
-    with audit.action(ctx, f"session.{action}", target,
-                      {"remote": True, "via": alias, **(details or {})}, corr):
-        res = remote_action(alias, argv, corr, tty=tty)
+    argv = place.argv(action, args)
+    if not record:
+        return remote_action(place.alias, argv, place.correlation).text()
+    with audit.action(ctx, ledger_action or f"session.{action}", place.record(),
+                      place.details(details), place.correlation):
+        res = remote_action(place.alias, argv, place.correlation)
     return res.text()
+
+
+def new(ctx: Context, place: PeerPlace, req: NewSession) -> None:
+    """``atoll new`` on the peer with the same request (its own default agent user, its
+    own checks); recorded here as ``session.new`` with the command and agent asked for."""
+    args: list[str] = []
+    for flag, value in (("--agent", req.agent), ("--dir", req.directory),
+                        ("--worktree", req.worktree), ("--island", req.island),
+                        ("--cpus", req.cpus), ("--memory", req.memory), ("--pids", req.pids)):
+        if value is not None:
+            args += [flag, str(value)]
+    for grant in req.grants:
+        args += ["--grant", grant]
+    args += ["--record"] if req.record else []
+    args += ["--net"] if req.net else []
+    for entry in req.allow:
+        args += ["--allow", entry]
+    args += ["--join", req.join] if req.join else []
+    if req.command:
+        args += ["--", *req.command]
+    run(ctx, place, "new", args, details={"command": list(req.command), "agent": req.agent,
+                                          "island": req.island})
+
+
+def status_error(alias: str, status: int) -> AtollError:
+    """The error of an ``ssh -t ALIAS atoll ...`` that ended with ``status``: ssh's own
+    failure (255) is HostUnreachableError; the peer's exit codes keep their class."""
+    from atoll.fleet.remote import error_for
+
+    if status == 255:
+        return HostUnreachableError(f"{alias}: ssh failed")
+    return error_for(status, f"{alias}: atoll exited with status {status}")

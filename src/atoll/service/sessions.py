@@ -1,8 +1,10 @@
-"""Session use cases: new, kill, peek, type, attach, and target resolution.
+"""Session use cases: new, kill, peek, type, attach.
 
-Each use case validates its input, resolves the tmux server it acts on (the operator's own,
-or an agent user's through sudo), writes its ledger event through :mod:`atoll.service.audit`
-before acting, and only then calls tmux. Errors are AtollError subclasses.
+Each use case validates its input, resolves its target once into a place
+(:mod:`atoll.service.place`: a local island's tmux server, or a peer host), writes its
+ledger record through :mod:`atoll.service.audit` before acting, and only then acts: on
+tmux here, or through the peer's own atoll (:mod:`atoll.service.remote`). The records are
+the same whoever calls (CLI, fleet view, MCP). Errors are AtollError subclasses.
 """
 
 from __future__ import annotations
@@ -16,23 +18,29 @@ from dataclasses import dataclass, field, replace
 
 from atoll.core.display import command_label
 from atoll.core.egress import Allow
-from atoll.core.errors import AmbiguousTargetError, AtollError, NotFoundError, UsageError
+from atoll.core.errors import AtollError, UsageError
 from atoll.core.islands import IslandSpec
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
-from atoll.core.sessionref import is_atoll_name, matches, validate_session_target
 from atoll.core.text import check_typable, sanitize_typed_text
 from atoll.core.timefmt import rfc3339
-from atoll.core.tmuxfmt import PaneRecord
-from atoll.exec.reaper import reaper_argv
 from atoll.exec.runner import Local
-from atoll.fleet.local import query_servers
-from atoll.fleet.servers import Server, runner_for, servers_for
+from atoll.fleet.servers import Server
 from atoll.fleet.users import is_sudo_refusal, may_act_as
-from atoll.service import audit
+from atoll.service import audit, remote
 from atoll.service.context import Context
 from atoll.service.gitwork import ensure_worktree, project_root
-from atoll.tmux.client import TmuxClient
+from atoll.service.place import (
+    LocalPlace,
+    PeerPlace,
+    Place,
+    Target,
+    fresh_correlation,
+    parse_target,
+    peer,
+    resolve_local,
+)
+from atoll.service.place import resolve as resolve_place
 
 SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -63,15 +71,9 @@ class NewSession:
     pids: int | None = None
     net: bool = False
     grants: list[str] = field(default_factory=list)
+    host: str | None = None
     allow: list[str] = field(default_factory=list)
     join: str | None = None
-
-
-def _server(ctx: Context, user: str | None) -> Server:
-    user = user or ctx.operator
-    if user != ctx.operator:
-        validate_user_name(user)
-    return Server(user, TmuxClient(runner_for(user, ctx.operator), ctx.socket))
 
 
 def _atoll_bin_dir() -> str:
@@ -101,8 +103,10 @@ def agent_argv(agent: str, command: list[str]) -> list[str]:
 
 
 def new_session(ctx: Context, req: NewSession,
-                warn: Callable[[str], None] | None = None) -> Server:
-    """Create a detached session; return the server it lives on.
+                warn: Callable[[str], None] | None = None) -> Target:
+    """Create a detached session; return its target (``as_user``: the user or
+    ``ENGINE:CONTAINER`` whose server holds it; for a peer, as asked). With ``req.host``
+    (not ``local``) the peer's own atoll creates it (:func:`atoll.service.remote.new`).
 
     Without ``req.as_user`` the agent runs as the operator's agent user
     (:func:`atoll.service.defaultuser.default_agent_user`); when there is none it runs as
@@ -111,12 +115,17 @@ def new_session(ctx: Context, req: NewSession,
     the name is taken or tmux fails.
     """
     validate_session_name(req.name)
+    if req.host not in (None, "local", ctx.host):
+        place = peer(ctx, Target(req.name, req.host, req.as_user))
+        remote.new(ctx, place, req)
+        return place.target
     agent = agent_name(req.agent, req.command)
     argv = agent_argv(agent, req.command)
     if not argv or not argv[0]:
         raise UsageError("empty command")
     if req.join is not None:
-        return _join(ctx, req, agent, argv)
+        server = _join(ctx, req, agent, argv)
+        return Target(req.name, None, server.user)
     warning = None
     if req.as_user is None and req.island in ("user", "bwrap"):
         from atoll.service.defaultuser import default_agent_user
@@ -129,140 +138,109 @@ def new_session(ctx: Context, req: NewSession,
     server = _new_session(ctx, req, agent, argv)
     if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
         warn(warning)
-    return server
+    return Target(req.name, None, server.user)
 
 
 def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
-    if req.island in ("docker", "podman", "bwrap"):
-        return _new_in_island(ctx, req, agent, argv)
-    if req.cpus is not None or req.memory is not None or req.pids is not None or req.net \
-            or req.grants or req.allow:
-        raise UsageError("--cpus, --memory, --pids, --net, --allow and --grant need --island "
-                         "bwrap, docker or podman")
-    server = _server(ctx, req.as_user)
-    if server.user != ctx.operator and not may_act_as(server.user):
-        from atoll.core.errors import PermissionDeniedError
+    """Make the island of kind ``req.island`` (atoll.islands.registry) and the session in
+    it; the same steps for every kind: check (before the ledger), record, create, start.
 
-        raise PermissionDeniedError(
-            f"sudo does not let {ctx.operator} act as {server.user} (sudo -n -u {server.user} true)"
-        )
-    directory = os.path.abspath(req.directory or os.getcwd())
-    validate_path_text(directory)
-    runner = server.client.runner
-    if runner.run(["test", "-d", directory, "-a", "-x", directory], timeout=10).returncode != 0:
-        raise UsageError(
-            f"directory {directory!r} does not exist or {server.user} cannot enter it"
-        )
-    project = project_root(runner, directory)
-    cwd = directory
-    if req.worktree:
-        cwd = ensure_worktree(runner, project, req.worktree)
-    if server.client.has_session(req.name):
-        raise UsageError(
-            f"session {req.name!r} already exists for {server.user}; pick another name"
-        )
-    options = {
-        "atoll_agent": agent,
-        "atoll_project": project,
-        "atoll_worktree": req.worktree or "",
-        "atoll_launched_by": ctx.operator,
-        "atoll_island": "none" if server.user == ctx.operator else req.island,
-        "atoll_created": rfc3339(time.time()) or "",
-        "atoll_command": command_label(argv),
-        "atoll_net": "net",  # a user island (or the operator) shares the host's network
-    }
-    bindir = _atoll_bin_dir()
-    env = {
-        "ATOLL_SESSION": req.name,
-        "ATOLL_LAUNCHED_BY": ctx.operator,
-        "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH,
-    }
-    target = {"agent_user": server.user, "session": req.name,
-              "island": "none" if server.user == ctx.operator else req.island}
-    details: dict[str, object] = {"agent": agent, "command": argv, "dir": cwd, "project": project,
-                                  "worktree": req.worktree}
-    with audit.action(ctx, "session.new", target, details):
-        transcript = None
-        if req.record or ctx.record:
-            transcript = audit.start_recording(ctx, server, req.name)
-        try:
-            server.client.new_session(
-                req.name, argv, cwd=cwd, options=options, env=env,
-                pipe_command=transcript.pipe_command if transcript else None,
-                first=reaper_argv(),
-            )
-        except BaseException:
-            if transcript is not None:
-                audit.stop_recording(transcript)
-            raise
-    if req.worktree:
-        from atoll.islands.worktrees import remember
-
-        remember(server.user, req.name, project, req.worktree)
-    return server
-
-
-def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
-    """Create an island (container or bubblewrap) and the session in it.
-
-    Containers run as their own unprivileged user (uid 1000), so ``--as`` and ``--worktree``
-    are refused for them; bwrap islands run as an agent user (``--as``, required).
+    A kind that runs in place (``user``; ``none`` when it is the operator) starts in the
+    directory itself, as the agent user, with ``--worktree`` if asked. The others get a
+    copy of the project: containers run as their own unprivileged user (uid 1000), so
+    ``--as`` and ``--worktree`` are refused for them; bwrap islands run as an agent user
+    (``--as``, required).
     """
-    from atoll.core.errors import PermissionDeniedError
     from atoll.islands.base import start_session
     from atoll.islands.grants import parse_and_check
+    from atoll.islands.registry import kind as island_kind
     from atoll.islands.registry import make_island
 
-    container = req.island in ("docker", "podman")
-    if container and (req.record or ctx.record):
+    kind = island_kind(req.island)
+    if not kind.creatable:
+        raise UsageError(f"--island {kind.name}: use --as {ctx.operator} to run as yourself")
+    if not kind.host_tmux and (req.record or ctx.record):
         asked = "--record" if req.record else "record = true in your config"
         raise UsageError(f"{asked}: transcripts are not recorded in {req.island} islands (their "
                          "tmux server runs inside the container, where the transcript pipe "
                          "is out of reach); start it without recording, or use --island bwrap")
-    if container and (req.as_user or req.worktree):
-        raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
-                         "(they run as the island's own user on a copy of the project)")
-    if req.island == "bwrap" and not req.as_user:
-        raise UsageError("a bwrap island runs as an agent user: give --as USER")
-    if req.as_user:
-        validate_user_name(req.as_user)
-        if req.as_user != ctx.operator and not may_act_as(req.as_user):
-            raise PermissionDeniedError(f"sudo does not let {ctx.operator} act as {req.as_user}")
     directory = os.path.abspath(req.directory or os.getcwd())
     validate_path_text(directory)
-    if not os.path.isdir(directory):
-        raise UsageError(f"directory {directory!r} does not exist")
-    project = project_root(Local(), directory)
-    extra: dict[str, object] = {}
-    for key in ("cpus", "memory", "pids"):
-        if getattr(req, key) is not None:
-            extra[key] = getattr(req, key)
-    spec = IslandSpec(
-        name=req.name, project_dir=project, kind=req.island,  # type: ignore[arg-type]
-        operator=ctx.operator, agent_user=req.as_user if req.island == "bwrap" else None,
-        net=req.net, grants=parse_and_check(req.grants), allow=egress_rules(ctx, req),
-        **extra,  # type: ignore[arg-type]
-    )
+    if kind.in_place:
+        if req.cpus is not None or req.memory is not None or req.pids is not None \
+                or req.net or req.grants or req.allow:
+            raise UsageError("--cpus, --memory, --pids, --net, --allow and --grant need "
+                             "--island bwrap, docker or podman")
+        user = req.as_user or ctx.operator
+        if user != ctx.operator:
+            validate_user_name(user)
+        spec = IslandSpec(name=req.name, project_dir=directory,
+                          kind="none" if user == ctx.operator else kind.name,
+                          operator=ctx.operator, agent_user=user)
+    else:
+        if not kind.host_tmux and (req.as_user or req.worktree):
+            raise UsageError(f"--as and --worktree do not apply to {req.island} islands "
+                             "(they run as the island's own user on a copy of the project)")
+        if kind.name == "bwrap" and not req.as_user:
+            raise UsageError("a bwrap island runs as an agent user: give --as USER")
+        if req.as_user:
+            validate_user_name(req.as_user)
+            if req.as_user != ctx.operator and not may_act_as(req.as_user):
+                from atoll.core.errors import PermissionDeniedError
+
+                raise PermissionDeniedError(
+                    f"sudo does not let {ctx.operator} act as {req.as_user}")
+        if not os.path.isdir(directory):
+            raise UsageError(f"directory {directory!r} does not exist")
+        extra: dict[str, object] = {k: getattr(req, k) for k in ("cpus", "memory", "pids")
+                                    if getattr(req, k) is not None}
+        spec = IslandSpec(
+            name=req.name, project_dir=project_root(Local(), directory), kind=kind.name,
+            operator=ctx.operator, agent_user=req.as_user if kind.host_tmux else None,
+            net=req.net, grants=parse_and_check(req.grants), allow=egress_rules(ctx, req),
+            **extra,  # type: ignore[arg-type]
+        )
+    island = make_island(spec)
+    island.check()
+    owner = spec.agent_user or f"{kind.name}:{island.island_id}"
+    cwd: str | None = None
+    project = spec.project_dir
+    worktree = req.worktree if kind.in_place else None  # a copy has no worktree of its own
+    if kind.in_place:
+        runner = island.runner()
+        project = project_root(runner, directory)
+        cwd = ensure_worktree(runner, project, worktree) if worktree else directory
+        if island.tmux(ctx.socket).has_session(req.name):
+            raise UsageError(f"session {req.name!r} already exists for {owner}; pick another "
+                             "name")
     options = {
         "atoll_agent": agent,
         "atoll_project": project,
-        "atoll_worktree": "",
+        "atoll_worktree": worktree or "",
         "atoll_launched_by": ctx.operator,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": command_label(argv),
-        "atoll_net": spec.net_mode,
+        # a user island (or the operator) shares the host's network
+        "atoll_net": "net" if kind.in_place else spec.net_mode,
     }
-    target = {"agent_user": req.as_user or req.island, "session": req.name,
-              "island": req.island}
-    details: dict[str, object] = {
-        "agent": agent, "command": argv, "project": project, "net": spec.net_mode,
-        "allow": [a.text() for a in spec.allow],
-        "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants],
-        "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids,
-    }
-    with audit.action(ctx, "session.new", target, details):
-        spec = with_egress_proxy(ctx, spec)
-        island = make_island(spec)
+    env = {"ATOLL_SESSION": req.name}
+    details: dict[str, object] = {"agent": agent, "command": argv, "project": project}
+    if kind.in_place:
+        bindir = _atoll_bin_dir()
+        env |= {"ATOLL_LAUNCHED_BY": ctx.operator,
+                "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH}
+        details |= {"dir": cwd, "worktree": worktree}
+    else:
+        details |= {"net": spec.net_mode, "allow": [a.text() for a in spec.allow],
+                    "cpus": spec.cpus, "memory": spec.memory,
+                    "pids": spec.pids,
+                    "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants]}
+    target = {"host": ctx.host, "session": req.name, "agent_user": owner,
+              "island": island.kind}
+    with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
+        if spec.allow:
+            spec = with_egress_proxy(ctx, spec)
+            island = make_island(spec)
         try:
             island.create()
         except BaseException:
@@ -271,25 +249,28 @@ def _new_in_island(ctx: Context, req: NewSession, agent: str, argv: list[str]) -
 
                 stop_proxy(spec.island_id)
             raise
-        from atoll.service.hooks_install import wire_island
+        if not kind.in_place:  # a home atoll made for this island; never a person's home
+            from atoll.service.hooks_install import wire_island
 
-        details["hooks"] = wire_island(island.runner(), agent)  # the island's own home
+            wire_island(island.runner(), agent)
         transcript = None
-        if req.island == "bwrap" and req.as_user and (req.record or ctx.record):
-            # bwrap's tmux server runs as the agent user on the host, like a user island's
-            transcript = audit.start_recording(ctx, Server(req.as_user,
-                                                           island.tmux(ctx.socket)), req.name)
+        if kind.host_tmux and (req.record or ctx.record):
+            transcript = audit.start_recording(ctx, Server(owner, island.tmux(ctx.socket)),
+                                               req.name)
         try:
             client = start_session(island, req.name, argv, socket=ctx.socket,
-                                   options=options, env={"ATOLL_SESSION": req.name},
+                                   options=options, env=env, cwd=cwd,
+                                   first=island.pane_first(),
                                    pipe_command=transcript.pipe_command if transcript else None)
         except BaseException:
             if transcript is not None:
                 audit.stop_recording(transcript)
             raise
-    if req.island == "bwrap" and req.as_user:
-        return Server(req.as_user, client)
-    return Server(f"{req.island}:{island.island_id}", client)
+    if worktree:
+        from atoll.islands.worktrees import remember
+
+        remember(owner, req.name, project, worktree)
+    return Server(owner, client)
 
 
 def _join(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
@@ -299,10 +280,9 @@ def _join(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
 
     assert req.join is not None
     refuse_widening(req)
-    validate_session_target(req.join)
-    island, server, kind = island_of(ctx, req.join)
+    island, server, kind, ref = island_of(ctx, req.join)
     if island is None:  # a user island: the same agent user, in the other's project
-        project = server.client.session_option(req.join, "@atoll_project") or None
+        project = server.client.session_option(ref, "@atoll_project") or None
         return _new_session(ctx, replace(req, join=None, as_user=server.user,
                                          directory=project), agent, argv)
     if island.tmux(ctx.socket).has_session(req.name):
@@ -314,15 +294,16 @@ def _join(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
         "atoll_command": command_label(argv), "atoll_net": island.spec.net_mode,
         "atoll_joined": req.join,
     }
-    target = {"agent_user": server.user, "session": req.name, "island": kind}
+    target = {"host": ctx.host, "session": req.name, "agent_user": server.user,
+              "island": kind}
     details: dict[str, object] = {"agent": agent, "command": argv, "joined": req.join,
                                   "island_id": island.island_id, "net": island.spec.net_mode}
-    with audit.action(ctx, "session.new", target, details):
+    with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
         from atoll.service.hooks_install import wire_island
 
-        details["hooks"] = wire_island(island.runner(), agent)
+        wire_island(island.runner(), agent)
         client = start_session(island, req.name, argv, socket=ctx.socket, options=options,
-                               env={"ATOLL_SESSION": req.name})
+                               env={"ATOLL_SESSION": req.name}, first=island.pane_first())
     return Server(server.user, client, server.attach_argv)
 
 
@@ -359,147 +340,142 @@ def with_egress_proxy(ctx: Context, spec: IslandSpec) -> IslandSpec:
     return replace(spec, egress_dir=path)
 
 
+def as_target(target: Target | str, as_user: str | None = None) -> Target:
+    """``target`` itself, or the target written ``[HOST:]NAME`` (``as_user`` added)."""
+    return target if isinstance(target, Target) else parse_target(target, as_user)
+
+
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:
-    """The one visible server that has session ``name`` (see :func:`resolve_target`)."""
-    return resolve_target(ctx, name, as_user)[0]
+    """The one visible server of this host that has session ``name``
+    (:func:`atoll.service.place.resolve_local`)."""
+    return resolve_local(ctx, Target(name, None, as_user)).server
 
 
-def resolve_target(ctx: Context, name: str, as_user: str | None = None) -> tuple[Server, str]:
-    """The one visible server that has session ``name``, and how tmux calls it there: the
-    name itself, or ``$N`` for a session atoll did not name (``name`` is then its listed
-    label or id, :mod:`atoll.core.sessionref`).
-
-    Raises NotFoundError when none has it, AmbiguousTargetError (exit 2) listing the agent
-    users when several do and ``as_user`` does not choose.
-    """
-    validate_session_target(name)
-
-    def found(panes: list[PaneRecord]) -> str | None:
-        for p in panes:
-            if matches(name, p.session_name, p.session_id):
-                return p.session_name if is_atoll_name(name) else p.session_id or None
-        return None
-
-    if as_user is not None and ":" in as_user:  # ENGINE:CONTAINER, as listed
-        from atoll.fleet.containers import as_server, container_refs
-
-        refs = [r for r in container_refs(ctx.operator, ctx.socket) if r.user == as_user]
-        if not refs:
-            raise NotFoundError(f"no container island {as_user!r}")
-        return as_server(refs[0]), name
-    if as_user is not None:
-        validate_user_name(as_user)
-        server = _server(ctx, as_user)
-        res = query_servers([server], with_screens=False)[0]
-        if not res.visible:
-            raise NotFoundError(f"no session {name!r} visible as {as_user}")
-        ref = found(res.panes)
-        if ref is not None:
-            return server, ref
-        raise NotFoundError(f"no session {name!r} for {as_user}")
-    from atoll.fleet.containers import as_server, container_refs
-
-    servers = servers_for(ctx.candidates(), ctx.socket)
-    servers += [as_server(r) for r in container_refs(ctx.operator, ctx.socket) if r.running]
-    hits = [(r.server, ref) for r in query_servers(servers, with_screens=False)
-            if r.visible and (ref := found(r.panes)) is not None]
-    if not hits:
-        raise NotFoundError(f"no session {name!r} visible to {ctx.operator}")
-    if len(hits) > 1:
-        raise AmbiguousTargetError(name, [s.user for s, _ in hits])
-    return hits[0]
-
-
-def _target(server: Server, name: str) -> dict[str, str]:
-    return {"agent_user": server.user, "session": name}
-
-
-def kill_session(ctx: Context, name: str, as_user: str | None = None) -> Server:
-    """Kill session ``name`` and every process it started (:mod:`atoll.service.killtree`:
-    its pane trees, self-detached daemons included, but nothing another live session of
-    the same server uses). Container islands end with their container instead."""
+def kill_session(ctx: Context, target: Target | str) -> Place:
+    """Kill the session and every process it started (:mod:`atoll.service.killtree`: its
+    pane trees, self-detached daemons included, but nothing another live session of the
+    same server uses). Container islands end with their container instead. Returns where
+    it was."""
     import pwd
 
     from atoll.service.killtree import end_tree, session_tree
 
-    server, ref = resolve_target(ctx, name, as_user)
-    with audit.action(ctx, "session.kill", _target(server, name), {}):
+    place = resolve_place(ctx, as_target(target))
+    if isinstance(place, PeerPlace):
+        remote.run(ctx, place, "kill", [])
+        return place
+    server = place.server
+    with audit.action(ctx, "session.kill", place.record(), place.details(), place.correlation):
         pids: dict[int, float] = {}
         if ":" not in server.user:  # a Linux user's own server, not a container's
             try:
                 uid = pwd.getpwnam(server.user).pw_uid
-                pids = session_tree(server.client.list_panes(), name, uid)
+                pids = session_tree(server.client.list_panes(), place.session_name, uid)
             except (KeyError, AtollError):
                 pids = {}
-        server.client.kill_session(ref)
+        server.client.kill_session(place.ref)
         if pids:
             end_tree(server.client.runner, pids)
-    return server
+    return place
 
 
 def peek(
-    ctx: Context, name: str, as_user: str | None = None, lines: int | None = None,
-    *, record: bool = True,
+    ctx: Context, target: Target | str, lines: int | None = None, *, record: bool = True,
 ) -> str:
     """Screen text of a session (plus ``lines`` of scrollback when given). ``record=False``
-    is for a live preview already recorded when it started watching this session."""
+    is for a live preview already recorded when it started watching this session (a peer
+    records its own peek all the same)."""
     if lines is not None and not 0 <= lines <= 100_000:
         raise UsageError("--lines must be between 0 and 100000")
     from atoll.service.logs import screen_text
 
-    server, ref = resolve_target(ctx, name, as_user)
+    place = resolve_place(ctx, as_target(target))
+    if isinstance(place, PeerPlace):
+        args = ["--lines", str(lines)] if lines is not None else []
+        return remote.run(ctx, place, "peek", args, details={"lines": lines}, record=record)
     if not record:
-        return screen_text(server, ref, lines)
-    with audit.action(ctx, "session.peek", _target(server, name), {"lines": lines}):
-        return screen_text(server, ref, lines)
+        return screen_text(place.server, place.ref, lines, place.pane)
+    with audit.action(ctx, "session.peek", place.record(), place.details({"lines": lines}),
+                      place.correlation):
+        return screen_text(place.server, place.ref, lines, place.pane)
 
 
-def type_text(
-    ctx: Context, name: str, text: str, *, enter: bool = False, as_user: str | None = None
-) -> str:
+def type_text(ctx: Context, target: Target | str, text: str, *, enter: bool = False) -> str:
     """Type ``text`` literally after sanitising; press Enter only if ``enter``. Returns what
-    was typed."""
+    was typed (a peer sanitises it again; nothing raw travels)."""
     clean = sanitize_typed_text(text)
     if not clean and not enter:
         raise UsageError("nothing to type after removing control characters")
-    server, ref = resolve_target(ctx, name, as_user)
-    if not clean.isascii():  # ASCII printable is safe in every locale; probe only else
-        check_typable(clean, eight_bit_safe=server.client.eight_bit_safe(ref))
+    place = resolve_place(ctx, as_target(target))
     details: dict[str, object] = {
         "text": clean,
         "sha256": hashlib.sha256(clean.encode()).hexdigest(),
         "enter": enter,
         "removed": len(text) - len(clean),
     }
-    with audit.action(ctx, "session.type", _target(server, name), details):
-        server.client.send_literal(ref, clean)
+    if isinstance(place, PeerPlace):
+        # options before "--", so text starting with "-" stays text on the peer
+        remote.run(ctx, place, "type", [*(["--enter"] if enter else []), "--", clean],
+                   details=details)
+        return clean
+    client = place.server.client
+    if not clean.isascii():  # ASCII printable is safe in every locale; probe only else
+        check_typable(clean, eight_bit_safe=client.eight_bit_safe(place.ref))
+    with audit.action(ctx, "session.type", place.record(), place.details(details),
+                      place.correlation):
+        client.send_literal(place.ref, clean)
         if enter:
-            server.client.send_enter(ref)
+            client.send_enter(place.ref)
     return clean
 
 
 @dataclass(frozen=True)
 class AttachPlan:
-    """How to attach: ``argv`` to run; ``switch`` (switch-client of the caller's own
-    client); ``nested`` (run on atoll's pty relay, detached with its key, see
-    :mod:`atoll.service.attachio`); ``filtered`` (its output passes the escape filter)."""
+    """How to attach to ``place``: ``argv`` to run with this terminal; ``switch``
+    (switch-client of the caller's own client); ``nested`` (run on atoll's pty relay,
+    detached with its key, see :mod:`atoll.service.attachio`); ``filtered`` (its output
+    passes the escape filter; always for a peer, whose bytes are hostile)."""
 
     argv: list[str]
     switch: bool
-    server: Server
+    place: Place
+    read_only: bool = False
     nested: bool = False
     filtered: bool = False
 
+    @property
+    def remote(self) -> bool:
+        return isinstance(self.place, PeerPlace)
+
 
 def attach_plan(
-    ctx: Context, name: str, *, read_only: bool = False, as_user: str | None = None,
+    ctx: Context, target: Target | str, *, read_only: bool = False,
     inside_tmux: str | None = None,
 ) -> AttachPlan:
-    """Plan an attach. ``inside_tmux`` is ``$TMUX`` of the caller: inside tmux, switch-client
-    works only for a session on the same server (the same socket path). Every other attach
-    from inside tmux is a nested client on atoll's relay (TMUX unset), and so is every
-    attach to a server the operator does not own, whose output is filtered (issue 11.5)."""
-    server, ref = resolve_target(ctx, name, as_user)
+    """Plan an attach and write its ``intent`` record (before anything attaches;
+    :func:`finish_attach` writes the outcome). ``inside_tmux`` is ``$TMUX`` of the caller:
+    inside tmux, switch-client works only for a session on the same server (the same
+    socket path). Every other attach from inside tmux is a nested client on atoll's relay
+    (TMUX unset), and so is every attach to a server the operator does not own, whose
+    output is filtered (issue 11.5), and every attach to a peer (``ssh -t``)."""
+    place = resolve_place(ctx, as_target(target))
+    if isinstance(place, PeerPlace):
+        from atoll.fleet.remote import attach_argv
+
+        argv = attach_argv(place.alias, place.argv("attach", ["--read-only"] if read_only
+                                                   else []), place.correlation)
+        plan = AttachPlan(argv, False, place, read_only, nested=True, filtered=True)
+    else:
+        plan = _local_attach_plan(ctx, place, read_only, inside_tmux)
+    audit.event(ctx, "session.attach", place.record(), "intent",
+                place.details({"read_only": read_only, "switch": plan.switch}),
+                place.correlation)
+    return plan
+
+
+def _local_attach_plan(ctx: Context, place: LocalPlace, read_only: bool,
+                       inside_tmux: str | None) -> AttachPlan:
+    server, ref = place.server, place.ref
     owned = server.user == ctx.operator
     same_server = False
     if inside_tmux:
@@ -512,38 +488,27 @@ def attach_plan(
     else:
         argv = server.client.attach_argv(ref, read_only=read_only)
     nested = not same_server and (bool(inside_tmux) or not owned)
-    return AttachPlan(argv, same_server, server, nested=nested, filtered=not owned)
+    return AttachPlan(argv, same_server, place, read_only, nested=nested, filtered=not owned)
 
 
-def record_attach(ctx: Context, plan: AttachPlan, name: str, read_only: bool) -> None:
-    """The ``intent`` record of an attach, written before tmux attaches (like every other
-    action's); :func:`record_detach` writes its outcome."""
-    audit.event(ctx, "session.attach", _target(plan.server, name), "intent",
-                {"read_only": read_only, "switch": plan.switch})
-
-
-def record_detach(ctx: Context, plan: AttachPlan, name: str, status: int) -> None:
-    """The attach's outcome (``ok``, or ``error`` when tmux failed) and, after a real
-    attach, the detach."""
-    target = _target(plan.server, name)
-    audit.event(ctx, "session.attach", target, "ok" if status == 0 else "error",
-                {"tmux_status": status, "switch": plan.switch})
-    if status == 0:
-        audit.event(ctx, "session.detach", target, "ok",
-                    {"tmux_status": status, "switch": plan.switch})
-
-
-__all__ = [
-    "AttachPlan", "NewSession", "attach_plan", "is_sudo_refusal", "kill_session", "new_session",
-    "peek", "record_attach", "resolve", "type_text",
-]
+def finish_attach(ctx: Context, plan: AttachPlan, status: int) -> None:
+    """The attach's outcome (``ok``, or ``error`` when tmux or ssh failed; ``status`` is
+    its exit status) and, after a real attach, the detach. A switch-client returns at
+    once: its outcome is all there is."""
+    place = plan.place
+    details = place.details({"status": status, "switch": plan.switch})
+    audit.event(ctx, "session.attach", place.record(), "ok" if status == 0 else "error",
+                details, place.correlation)
+    if status == 0 and not plan.switch:
+        audit.event(ctx, "session.detach", place.record(), "ok", details, place.correlation)
 
 
 def attach(
-    ctx: Context, name: str, *, read_only: bool, as_user: str | None, inside_tmux: str | None,
+    ctx: Context, target: Target | str, *, read_only: bool, inside_tmux: str | None,
 ) -> int:
-    """Record the attach, run tmux attach in this terminal until the user detaches, then
-    record the detach; returns tmux's exit status (0 after the relay's detach key).
+    """Record the attach, run it in this terminal until the user detaches, then record the
+    detach; returns tmux's exit status (0 after the relay's detach key). For a peer, a
+    failed ssh is HostUnreachableError and the peer's own exit status its error class.
 
     atoll waits for tmux instead of replacing itself with it (exec), so that the ledger can
     hold the detach too. How to come back is said on stderr first (and, inside tmux, in the
@@ -551,14 +516,18 @@ def attach(
     from atoll.exec.process import run_foreground
     from atoll.service import attachio
 
-    plan = attach_plan(ctx, name, read_only=read_only, as_user=as_user, inside_tmux=inside_tmux)
-    record_attach(ctx, plan, name, read_only)
-    attachio.announce(name, plan, inside_tmux)
+    target = as_target(target)
+    plan = attach_plan(ctx, target, read_only=read_only, inside_tmux=inside_tmux)
+    attachio.announce(target.text(), plan, inside_tmux)
     status = run_foreground(plan.argv, unset_tmux=not plan.switch,
                             relay=attachio.relay_for(plan))
-    if not plan.switch:
-        record_detach(ctx, plan, name, status)
-    else:  # switch-client returns at once: its status is the attach's outcome
-        audit.event(ctx, "session.attach", _target(plan.server, name),
-                    "ok" if status == 0 else "error", {"tmux_status": status, "switch": True})
+    finish_attach(ctx, plan, status)
+    if isinstance(plan.place, PeerPlace) and status != 0:
+        raise remote.status_error(plan.place.alias, status)
     return status
+
+
+__all__ = [
+    "AttachPlan", "NewSession", "as_target", "attach", "attach_plan", "finish_attach",
+    "is_sudo_refusal", "kill_session", "new_session", "peek", "resolve", "type_text",
+]

@@ -21,7 +21,6 @@ from textual.widgets import Static
 from atoll.core.errors import AtollError
 from atoll.core.models import SessionRow
 from atoll.service.attachio import relay_for
-from atoll.service.remote import RemoteAttachPlan
 from atoll.service.sessions import NewSession
 from atoll.tui import model
 from atoll.tui.backend import AnyAttachPlan
@@ -31,6 +30,7 @@ from atoll.tui.messages import (
     AttachPlanned,
     EnterPressed,
     Killed,
+    NewFailed,
     Started,
     Typed,
 )
@@ -58,6 +58,7 @@ class SessionActions(Screen[None]):
     message: str
     flagged: set[str]
     agent_users: list[str] | None
+    default_user: str | None = None
     _pending_select: str | None
 
     def selected_row(self) -> SessionRow | None:
@@ -133,8 +134,9 @@ class SessionActions(Screen[None]):
 
     def on_agent_users_found(self, message: AgentUsersFound) -> None:
         self.agent_users = message.users
+        self.default_user = message.default
         if message.dialog.is_attached:
-            message.dialog.set_users(message.users)
+            message.dialog.set_users(message.users, message.default)
 
     def action_attach(self) -> None:
         if not self._refuse_read_only("attach"):
@@ -177,7 +179,7 @@ class SessionActions(Screen[None]):
             return
         if status == 0:
             self.say(f"back from {target_label(row)}")
-        elif isinstance(plan, RemoteAttachPlan):
+        elif plan.remote:
             why = "ssh failed" if status == 255 else f"atoll there exited with status {status}"
             self.say(f"attach {target_label(row)}: {why}", error=True)
         else:
@@ -257,12 +259,13 @@ class SessionActions(Screen[None]):
             return
         opts = self.options
         assert opts.operator is not None and opts.cwd is not None
-        dialog = NewSessionScreen(opts.operator, opts.cwd, self.agent_users)
+        dialog = NewSessionScreen(opts.operator, opts.cwd, self.agent_users,
+                                  default_user=self.default_user)
         self.app.push_screen(dialog, self._create)
         backend = opts.backend
         if self.agent_users is None and backend is not None:
             def job() -> Message:
-                return AgentUsersFound(backend.agent_users(), dialog)
+                return AgentUsersFound(backend.agent_users(), dialog, backend.default_user())
 
             self.act("agent users", job)
 
@@ -273,6 +276,18 @@ class SessionActions(Screen[None]):
             return
 
         def job() -> Message:
-            return Started(req.name, backend.new(req), backend.ctx.host)
+            try:
+                return Started(req.name, backend.new(req), backend.ctx.host)
+            except AtollError as exc:
+                return NewFailed(req, one_line(exc))
 
         self.act(f"new {req.name}", job)
+
+    def on_new_failed(self, message: NewFailed) -> None:
+        """Creating failed: the form comes back with what was typed and the error."""
+        self.say(f"new {message.req.name}: {message.error}", error=True)
+        opts = self.options
+        assert opts.operator is not None and opts.cwd is not None
+        self.app.push_screen(NewSessionScreen(opts.operator, opts.cwd, self.agent_users,
+                                              prefill=message.req, error=message.error),
+                             self._create)

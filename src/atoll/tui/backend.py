@@ -2,7 +2,8 @@
 
 Each method is one use case for one selected row. Errors are
 :class:`~atoll.core.errors.AtollError` with a one-line message; the app shows them on its
-status line. Rows of other hosts are acted on through their host's own atoll over SSH.
+status line. Each acts on its row's target (:func:`atoll.service.place.row_target`); the
+service decides where that is (here, or a peer's own atoll over SSH).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from atoll.fleet.users import visible_agent_users
 from atoll.service import listing as listing_service
 from atoll.service import sessions
 from atoll.service.context import Context, context_from_environment
-from atoll.service.remote import RemoteAttachPlan
+from atoll.service.place import Target, row_target
 
-AnyAttachPlan = sessions.AttachPlan | RemoteAttachPlan
+AnyAttachPlan = sessions.AttachPlan
 
 
 def make_context() -> Context:
@@ -56,23 +57,17 @@ class Backend:
                                                   cache=self.screens)
             return listing_service.list_local(self.ctx, self.sampler, self.screens)
 
-    def _remote(self, row: SessionRow, action: str, args: list[str],
-                details: dict[str, object] | None = None) -> str | None:
-        """Run ``action`` on the row's host when it is not this one; None when local."""
-        if row.host == self.ctx.host:
-            return None
-        from atoll.service import remote
-
-        return remote.run(self.ctx, row.host, action, row.name, args, as_user=row.agent_user,
-                          details=details)
+    def target(self, row: SessionRow) -> Target:
+        """The row's target: its host, its server's user and its key (acting on it never
+        reaches a session made again under the same name since it was listed)."""
+        return row_target(self.ctx, row)
 
     def new(self, req: sessions.NewSession) -> str:
         """Start a session; returns the agent user it runs as."""
-        return sessions.new_session(self.ctx, req).user
+        return sessions.new_session(self.ctx, req).as_user or ""
 
     def kill(self, row: SessionRow) -> None:
-        if self._remote(row, "kill", []) is None:
-            sessions.kill_session(self.ctx, row.name, row.agent_user)
+        sessions.kill_session(self.ctx, self.target(row))
 
     def peek(self, row: SessionRow) -> str:
         """The row's screen. The live preview calls this on every refresh; the ledger gets
@@ -80,44 +75,36 @@ class Backend:
         key = (row.host, row.agent_user, row.name)
         record = key != self._previewed
         self._previewed = key
-        if row.host != self.ctx.host:
-            return self._remote(row, "peek", []) or ""
-        return sessions.peek(self.ctx, row.name, row.agent_user, record=record)
+        return sessions.peek(self.ctx, self.target(row), record=record)
 
     def type_text(self, row: SessionRow, text: str, *, enter: bool) -> str:
-        from atoll.core.text import sanitize_typed_text
+        """Type ``text`` (sanitised by the service); returns what was typed."""
+        return sessions.type_text(self.ctx, self.target(row), text, enter=enter)
 
-        typed = sanitize_typed_text(text)
-        args = [*(["--enter"] if enter else []), "--", typed]
-        if self._remote(row, "type", args, {"text": typed, "enter": enter}) is not None:
-            return typed
-        return sessions.type_text(self.ctx, row.name, text, enter=enter, as_user=row.agent_user)
-
-    def record_detach(self, row: SessionRow, plan: AnyAttachPlan, status: int) -> None:
-        """Ledger: the user came back from an attach."""
-        if isinstance(plan, RemoteAttachPlan):
-            from atoll.service import remote
-
-            remote.record_detach(self.ctx, plan, status)
-        else:
-            sessions.record_detach(self.ctx, plan, row.name, status)
-
-    def attach_plan(self, row: SessionRow, *, read_only: bool) -> AnyAttachPlan:
+    def attach_plan(self, row: SessionRow, *, read_only: bool) -> sessions.AttachPlan:
         """Plan the attach and record it in the ledger (before it takes effect). A row of
         another host is attached over ``ssh -t`` (its own atoll and sudoers decide)."""
-        if row.host != self.ctx.host:
-            from atoll.service import remote
+        return sessions.attach_plan(self.ctx, self.target(row), read_only=read_only,
+                                    inside_tmux=os.environ.get("TMUX"))
 
-            return remote.attach_plan(self.ctx, row.host, row.name, as_user=row.agent_user,
-                                      read_only=read_only)
-        plan = sessions.attach_plan(self.ctx, row.name, read_only=read_only,
-                                    as_user=row.agent_user, inside_tmux=os.environ.get("TMUX"))
-        sessions.record_attach(self.ctx, plan, row.name, read_only)
-        return plan
+    def record_detach(self, row: SessionRow, plan: sessions.AttachPlan, status: int) -> None:
+        """Ledger: the user came back from an attach."""
+        sessions.finish_attach(self.ctx, plan, status)
 
     def agent_users(self) -> list[str]:
         """Agent users sudo lets the operator act as (probed; may take a moment)."""
         return visible_agent_users(self.ctx.candidates())
+
+    def default_user(self) -> str:
+        """Whom ``atoll new`` without ``--as`` runs as (atoll.service.defaultuser): the
+        operator's agent user when one is visible, else the operator."""
+        from atoll.core.errors import AtollError
+        from atoll.service.defaultuser import default_agent_user
+
+        try:
+            return default_agent_user(self.ctx).user
+        except AtollError:
+            return self.ctx.operator
 
     def notify(self, argv: list[str]) -> None:
         """Run the notify command (no shell); a failure raises AtollError."""

@@ -81,7 +81,18 @@ class Started(Message):
 class AgentUsersFound(Message):
     """The agent users sudo lets the operator act as (for the new-session form)."""
 
-    def __init__(self, users: list[str], dialog: Any) -> None:
+    def __init__(self, users: list[str], dialog: Any, default: str | None = None) -> None:
         super().__init__()
         self.users = users
         self.dialog = dialog
+        #: whom `atoll new` without --as would run as (atoll.service.defaultuser)
+        self.default = default
+
+
+class NewFailed(Message):
+    """Creating the session of ``req`` failed with ``error`` (one line)."""
+
+    def __init__(self, req: Any, error: str) -> None:
+        super().__init__()
+        self.req = req
+        self.error = error

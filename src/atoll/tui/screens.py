@@ -120,17 +120,41 @@ class TypeScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+def home_of(user: str) -> str | None:
+    """``user``'s home directory from the password database, None when unknown."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return None
+
+
 class NewSessionScreen(ModalScreen[NewSession | None]):
     """Name, agent, directory, agent user (the operator or a visible agent user) and an
     optional worktree branch. Returns a :class:`NewSession` or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, operator: str, cwd: str, users: list[str] | None) -> None:
+    def __init__(self, operator: str, cwd: str, users: list[str] | None, *,
+                 prefill: NewSession | None = None, error: str = "",
+                 default_user: str | None = None) -> None:
         super().__init__()
+        #: whom `atoll new` without --as runs as; the form starts on it (None: not known yet)
+        self.default_user = default_user
         self.operator = operator
         self.cwd = cwd
         self.users = users
+        #: what was typed before (shown again, with ``error``, when creating it failed)
+        self.prefill = prefill
+        self.error = error
+        #: the directory the form put in by itself (replaced when the user changes)
+        self._auto_directory = cwd if prefill is None else None
+
+    def _chosen_user(self) -> str:
+        if self.prefill is not None and self.prefill.as_user:
+            return self.prefill.as_user
+        return self.default_user or self.operator
 
     def _user_options(self) -> list[tuple[str, str]]:
         opts = [(f"{self.operator} (you)", self.operator)]
@@ -140,20 +164,25 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
         with Vertical(id="dialog", classes="new"):
             yield Label(Text("New session", style="bold"))
             yield Label("Name")
-            yield Input(placeholder="e.g. fix-login", id="name")
+            pre = self.prefill
+            yield Input(value=pre.name if pre else "", placeholder="e.g. fix-login", id="name")
             yield Label("Agent")
-            yield Select([(a, a) for a in KNOWN_AGENTS], value="shell", allow_blank=False,
+            agent = pre.agent if pre and pre.agent in KNOWN_AGENTS else "shell"
+            yield Select([(a, a) for a in KNOWN_AGENTS], value=agent, allow_blank=False,
                          id="agent")
             yield Label("Directory")
-            yield Input(value=self.cwd, id="directory")
+            yield Input(value=(pre.directory or self.cwd) if pre else self.cwd, id="directory")
             yield Label("Agent user")
-            yield Select(self._user_options(), value=self.operator, allow_blank=False,
-                         id="user")
+            options = self._user_options()
+            if self._chosen_user() not in {v for _, v in options}:
+                options.append((self._chosen_user(), self._chosen_user()))
+            yield Select(options, value=self._chosen_user(), allow_blank=False, id="user")
             yield Label(Text("" if self.users is not None else "looking for agent users…",
                              style="dim"), id="users-note")
             yield Label("Worktree branch (optional)")
-            yield Input(placeholder="e.g. feature/login", id="worktree")
-            yield Label("", id="error")
+            yield Input(value=(pre.worktree or "") if pre else "",
+                        placeholder="e.g. feature/login", id="worktree")
+            yield Label(Text(self.error, style="bold red"), id="error")
             with Horizontal(classes="buttons"):
                 yield Button("Create", id="create", variant="success")
                 yield Button("Cancel", id="cancel")
@@ -163,10 +192,13 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
         if self.users is not None:
             self._show_users()
 
-    def set_users(self, users: list[str]) -> None:
-        """Fill the agent-user choices once they are known (probed in the background);
-        before the dialog is mounted, its ``on_mount`` shows them."""
+    def set_users(self, users: list[str], default: str | None = None) -> None:
+        """Fill the agent-user choices once they are known (probed in the background),
+        and start on ``default`` (whom `atoll new` runs as without --as) unless something
+        was chosen already; before the dialog is mounted, its ``on_mount`` shows them."""
         self.users = users
+        if default is not None and self.default_user is None:
+            self.default_user = default
         if self.is_mounted:
             self._show_users()
 
@@ -175,7 +207,12 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
         select: Select[str] = self.query_one("#user", Select)
         current = select.value
         select.set_options(self._user_options())
-        if isinstance(current, str) and current in (self.operator, *users):
+        chosen = self._chosen_user()
+        if isinstance(current, str) and current in users:
+            select.value = current
+        elif chosen in users:  # before the users were known only "you" could be chosen
+            select.value = chosen
+        elif isinstance(current, str) and current == self.operator:
             select.value = current
         note = "" if users else "no agent users visible (sudo grants none)"
         self.query_one("#users-note", Label).update(Text(note, style="dim"))
@@ -196,7 +233,8 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
             name=name,
             agent=agent if isinstance(agent, str) else None,
             directory=directory,
-            as_user=None if not isinstance(user, str) or user == self.operator else user,
+            # always explicit: "you" runs as you (island none), as `new --as $USER` does
+            as_user=user if isinstance(user, str) else None,
             worktree=worktree,
         )
 
@@ -207,6 +245,20 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
             self.query_one("#error", Label).update(Text(str(exc), style="bold red"))
             return
         self.dismiss(req)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """A directory the form filled in itself follows the chosen user: the operator's
+        working directory for the operator, the agent user's home for an agent user
+        (which the agent can enter; the operator's own directories usually are 0700)."""
+        if event.select.id != "user" or not isinstance(event.value, str):
+            return
+        field = self.query_one("#directory", Input)
+        if self._auto_directory is None or field.value.strip() != self._auto_directory:
+            return  # typed by the person: theirs
+        wanted = self.cwd if event.value == self.operator else home_of(event.value)
+        if wanted:
+            field.value = wanted
+            self._auto_directory = wanted
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
