@@ -53,7 +53,7 @@ def test_new_ls_json_contract(tmux_socket: str, tmp_path: Path) -> None:
         "host", "name", "agent", "project", "worktree", "agent_user", "launched_by", "island",
         "status", "idle_seconds", "created", "last_activity", "attached", "cpu_percent",
         "rss_bytes", "pid", "command", "exit_status", "reason", "opened_to",
-        "session_id", "pane_id", "server_pid", "session_created"}
+        "session_id", "pane_id", "server_pid", "session_created", "net"}
     # tmux's own ids, and the server they belong to, as tmux itself reports them
     own = subprocess.run(["tmux", "-L", tmux_socket, "display-message", "-p", "-t", "=alpha:",
                           "#{session_id} #{pane_id} #{pid} #{session_created}"],
