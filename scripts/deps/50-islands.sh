@@ -7,8 +7,17 @@
 #   debootstrap    `atoll image build --bootstrap` (no registry needed)
 #   uidmap slirp4netns fuse-overlayfs   rootless podman for non-root operators
 #   iptables       dockerd's bridge network (islands with --net)
+#   fuse3          the grant broker's filesystem (fusermount3, libfuse3)
 APT_PACKAGES+=(docker.io podman runc catatonit bubblewrap debootstrap uidmap slirp4netns
-               fuse-overlayfs iptables ca-certificates)
+               fuse-overlayfs iptables ca-certificates fuse3)
+
+# /dev/fuse is 0666 on a host (udev's rule); a container-made /dev may leave it 0600, and
+# then no agent user can mount its grant broker (fusermount3 opens it as the user).
+post_install_fuse() {
+  if [ -c /dev/fuse ] && [ "$(id -u)" = 0 ]; then
+    chmod 0666 /dev/fuse
+  fi
+}
 
 # Start dockerd if it does not answer (no systemd in CI containers); waits up to 60 s for
 # /var/run/docker.sock. Call it after the packages are installed.

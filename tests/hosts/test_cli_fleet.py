@@ -4,6 +4,7 @@ and HOST:NAME actions whose correlation id joins both hosts' ledgers."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,41 @@ def test_fleet_view_actions_each_carry_their_own_correlation_id(
     for cid in one | two:
         theirs = b.run(["grep", "-rl", str(cid), "/home/marcus/.local/state"], check=False)
         assert theirs.returncode == 0, f"the peer's ledger does not carry {cid}"
+
+
+def test_key_and_logs_reach_a_peer_and_every_action_has_one_record_shape(
+    testbed: Testbed, marcus_config: str
+) -> None:
+    """``key`` and ``logs`` take HOST:NAME like the other actions (issue 12: every use case
+    dispatches in service), and a peer action's records have the local action's shape:
+    target {host, session, agent_user}, the same details plus ``via``."""
+    b = testbed.hosts["hostb"]
+    b.tmux_session("wes-agent", "cli-shape")
+    try:
+        _key_and_logs(b, marcus_config)
+    finally:  # the testbed is shared: leave hostb's sessions as other tests expect them
+        atoll("kill", "b:cli-shape", "--as", "wes-agent", user=marcus_config)
+
+
+def _key_and_logs(b: Any, marcus_config: str) -> None:
+    typed = atoll("type", "b:cli-shape", "--as", "wes-agent", "--", "echo shape-typed",
+                  user=marcus_config)
+    assert typed.returncode == 0, typed.stderr
+    key = atoll("key", "b:cli-shape", "--as", "wes-agent", "Enter", "--enter",
+                user=marcus_config)
+    assert key.returncode == 0, key.stderr
+    logs = atoll("logs", "b:cli-shape", "--as", "wes-agent", "-n", "50", user=marcus_config)
+    assert logs.returncode == 0 and "shape-typed" in logs.stdout, logs.stderr
+    ours = json.loads(atoll("audit", "show", "--json", user=marcus_config).stdout)
+    mine = [e for e in ours if e["target"].get("session") == "cli-shape"
+            and e["outcome"] == "intent"]
+    assert [e["action"] for e in mine] == ["session.type", "session.key", "session.logs"]
+    for e in mine:
+        assert e["target"] == {"host": "b", "session": "cli-shape", "agent_user": "wes-agent"}
+        assert e["details"]["via"] == "hostb" and e["correlation"]
+        theirs = b.run(["grep", "-rl", e["correlation"], "/home/marcus/.local/state"],
+                       check=False)
+        assert theirs.returncode == 0, f"the peer's ledger does not carry {e['action']}'s id"
+    assert set(mine[0]["details"]) == {"text", "sha256", "enter", "removed", "via"}
+    assert mine[1]["details"] == {"keys": ["Enter"], "enter": True, "via": "hostb"}
+    assert mine[2]["details"] == {"lines": 50, "via": "hostb"}

@@ -97,13 +97,21 @@ def test_grant_text() -> None:
 
 
 @pytest.mark.parametrize("kw", [
-    {"name": "-x"}, {"name": "a b"}, {"kind": "vm"}, {"cpus": 0}, {"memory": 1 << 20},
+    {"name": "-x"}, {"name": "a b"}, {"kind": "Bad Kind"}, {"cpus": 0}, {"memory": 1 << 20},
     {"pids": 3}, {"project_dir": "rel"}, {"kind": "bwrap"}, {"kind": "user"},
     {"kind": "bwrap", "agent_user": "Bad User"},
 ])
 def test_spec_validation(kw: dict[str, object]) -> None:
     with pytest.raises(UsageError):
         spec(**kw)
+
+
+def test_an_unregistered_kind_is_refused_by_the_registry() -> None:
+    """Which kinds exist is the registry's to say (atoll.islands.registry), not core's."""
+    from atoll.islands.registry import make_island
+
+    with pytest.raises(UsageError, match="unknown island kind 'vm': use one of none, user"):
+        make_island(spec(kind="vm"))
 
 
 def _pairs(argv: list[str], flag: str) -> list[str]:

@@ -76,9 +76,24 @@ class UserFactory:
             path.unlink(missing_ok=True)
         for name in self.users:
             subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+            _unmount_brokers(name)
         for name in self.users:
             with contextlib.suppress(KeyError):  # its helper sockets (atoll.rundir)
                 shutil.rmtree(f"/tmp/atoll-{pwd.getpwnam(name).pw_uid}", ignore_errors=True)
             subprocess.run(["userdel", "-r", "-f", name], capture_output=True)
         for g in self.groups:
             subprocess.run(["groupdel", g], capture_output=True)
+
+
+def _unmount_brokers(user: str) -> None:
+    """Detach grant-broker mounts (fuse.atoll) below ``user``'s home, so ``userdel -r``
+    can remove it and each broker ends (its FUSE loop stops when the mount is gone)."""
+    try:
+        home = pwd.getpwnam(user).pw_dir.rstrip("/") + "/"
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except (KeyError, OSError):
+        return
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "fuse.atoll" and fields[1].startswith(home):
+            subprocess.run(["umount", "-l", fields[1]], capture_output=True)

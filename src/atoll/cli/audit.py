@@ -214,16 +214,39 @@ def report_json(report: VerifyReport) -> dict[str, object]:
 @click.group("audit", invoke_without_command=True)
 @click.option("--ledger", "ledger_file", metavar="PATH", default=None,
               help="Ledger file (default: the operator's, or the configured host-wide one).")
+@click.option("--host-ledger", is_flag=True,
+              help="This host's ledger (every operator's actions here; `atoll admin init`).")
 @click.pass_context
-def audit_group(ctx: click.Context, ledger_file: str | None) -> None:
+def audit_group(ctx: click.Context, ledger_file: str | None, host_ledger: bool) -> None:
     """Show and verify the ledger of actions on this host (no command: show)."""
+    if ledger_file and host_ledger:
+        raise UsageError("use only one of --ledger and --host-ledger")
+    if host_ledger:
+        from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+        ledger_file = HOST_LEDGER_PATH
     if ledger_file:
         ctx.meta["atoll.ledger_option"] = ledger_file
     if ctx.invoked_subcommand is None:
         ctx.invoke(show_cmd)
 
 
+def _host_ledger_opt(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """``show --host-ledger`` / ``verify --host-ledger``: as ``audit --host-ledger``."""
+    if value:
+        from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+        ctx.meta["atoll.ledger_option"] = HOST_LEDGER_PATH
+    return value
+
+
+host_ledger_opt = click.option("--host-ledger", is_flag=True, expose_value=False,
+                               is_eager=True, callback=_host_ledger_opt,
+                               help="This host's ledger (every operator's actions here).")
+
+
 @audit_group.command("show")
+@host_ledger_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of events.")
 @click.option("--since", metavar="T", help="Only events at or after T (RFC 3339, date, or 2h).")
 @click.option("--until", metavar="T", help="Only events at or before T.")
@@ -255,6 +278,7 @@ def show_cmd(ctx: click.Context, as_json: bool, since: str | None, until: str | 
 
 
 @audit_group.command("verify")
+@host_ledger_opt
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.option("--witness", metavar="HOST",
               help="Also use the checkpoints a witness host keeps for this one.")
@@ -262,9 +286,13 @@ def show_cmd(ctx: click.Context, as_json: bool, since: str | None, until: str | 
 def verify_cmd(ctx: click.Context, as_json: bool, witness: str | None) -> None:
     """Check the hash chain, seq numbering and the newest signed checkpoint.
 
-    Exit 0 when intact; exit 1 with one line naming the first bad seq and the problem.
+    Without --ledger/--host-ledger, this host's ledger is verified too when it exists and
+    you may read it. Exit 0 when intact; exit 1 with one line naming the first bad seq and
+    the problem.
     """
     ledger = _ledger(ctx)
+    if not ctx.meta.get("atoll.ledger_option"):
+        _verify_host_ledger(as_json)
     public = load_public_key()
     witness_data = None
     if witness:
@@ -281,6 +309,21 @@ def verify_cmd(ctx: click.Context, as_json: bool, witness: str | None) -> None:
     if not as_json:
         hint = "" if report.checkpoint else "; no checkpoint yet (run: atoll audit checkpoint)"
         click.echo(f"ledger {ledger.path}: {report.summary()}{hint}")
+
+
+def _verify_host_ledger(as_json: bool) -> None:
+    import os
+
+    from atoll.ledger.hostledger import HOST_LEDGER_PATH
+
+    if not os.access(HOST_LEDGER_PATH, os.R_OK):
+        return
+    host = Ledger(HOST_LEDGER_PATH)
+    report = verify_ledger(host, public=load_public_key())
+    if not report.ok:
+        raise LedgerTamperedError(f"host ledger {host.path}: {report.summary()}")
+    if not as_json:
+        click.echo(f"host ledger {host.path}: {report.summary()}")
 
 
 @audit_group.command("checkpoint")
@@ -336,3 +379,49 @@ def transcript_cmd(ctx: click.Context, session: str) -> None:
             f"transcript {path} does not match its ledger record ({state})"
         )
     click.echo(f"{path}  sha256 {sha}  {'matches' if matches else 'open'}")
+
+
+@audit_group.command("crossings")
+@click.argument("target", metavar="[TARGET]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--as", "as_user", metavar="USER", help="Agent user whose session TARGET is.")
+@click.pass_context
+def crossings_cmd(ctx: click.Context, target: str | None, as_json: bool,
+                  as_user: str | None) -> None:
+    """What crossed an island's boundary, and who granted it: every read and write
+    through a grant, intake and export (any `crossing.*` record), with bytes and SHA-256.
+
+    TARGET is a session (its island is looked up) or an island key as the records name it
+    (`user:AGENT`, `bwrap:AGENT:ID`, `docker:CONTAINER`); none: every island.
+    """
+    from atoll.core.crossings import crossing_rows
+
+    island = None
+    if target:
+        if target.startswith(("user:", "bwrap:", "docker:", "podman:")):
+            island = target
+        else:
+            from atoll.service.context import context_from_environment
+            from atoll.service.grants import place_of
+
+            island = place_of(context_from_environment(), target, as_user).key
+    rows = crossing_rows(_ledger(ctx).iter_events(), island)
+    if as_json:
+        click.echo(msgspec.json.encode({"island": island, "crossings": rows,
+                                        "schema_version": 1}).decode())
+        return
+    cols = ("SEQ", "TIME", "ACTION", "STATE", "ISLAND", "PATH", "BYTES", "SHA256", "GRANTED BY")
+    out: list[tuple[str, ...]] = []
+    for r in rows:
+        by = r["granted_by"] if isinstance(r["granted_by"], dict) else {}
+        out.append((str(r["seq"]), str(r["time"] or ""), r["action"], r["state"],
+                    _clean(str(r["island"] or "")), _clean(r["path"]),
+                    "" if r["bytes"] is None else str(r["bytes"]),
+                    str(r["sha256"] or "")[:16], str(by.get("user", ""))))
+    for line in aligned(cols, out, right=frozenset({"SEQ", "BYTES"})):
+        click.echo(line)
+
+
+def _clean(text: str) -> str:
+    """Control characters shown as '?' (a path may hold anything the agent named a file)."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:120]

@@ -65,9 +65,24 @@ def table(all_reports: list[dict[str, Any]]) -> str:
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
              for row in rows]
     for report in all_reports:
+        for user, state in sorted((report.get("caps") or {}).items()):
+            from atoll.service.limits import describe
+
+            lines.append(f"caps: {report.get('host')}: {describe(str(user), state)}")
         for warning in report.get("warnings") or []:
             lines.append(f"warning: {report.get('host')}: {warning}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _add_caps(report: dict[str, Any]) -> dict[str, Any]:
+    """Add ``caps``: ``{agent user: limits status}`` (:func:`atoll.service.limits.status`)
+    of the agent users this operator may act as that have limits (``atoll admin limits``)."""
+    if "caps" not in report:
+        from atoll.service.limits import caps_of
+
+        allowed = (report.get("agent_users") or {}).get("allowed") or []
+        report["caps"] = caps_of([str(u) for u in allowed])
+    return report
 
 
 @click.command("doctor")
@@ -86,7 +101,7 @@ def doctor_cmd(ctx: click.Context, hosts: tuple[str, ...], as_json: bool, here: 
     Exits 1 when any host has a problem.
     """
     if here:
-        found = [local_report()]
+        found = [_add_caps(local_report())]
         if as_json:
             sys.stdout.buffer.write(msgspec.json.encode(found[0]) + b"\n")
     else:
@@ -97,6 +112,9 @@ def doctor_cmd(ctx: click.Context, hosts: tuple[str, ...], as_json: bool, here: 
         found = reports(selected, timeout, include_local=include_local, cfg=cfg)
         if as_json:
             sys.stdout.buffer.write(msgspec.json.encode({"hosts": found}) + b"\n")
+    for report in found:
+        if report.get("host") == "local" and report.get("reachable"):
+            _add_caps(report)
     if not as_json:
         click.echo(table(found))
     if any(r.get("problems") for r in found):

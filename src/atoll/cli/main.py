@@ -57,17 +57,30 @@ class LazyGroup(click.Group):
     ledger's cryptography or Textual."""
 
     lazy: ClassVar[dict[str, str]] = {
+        "admin": "atoll.cli.admin:admin_group",
         "audit": "atoll.cli.audit:audit_group",
         "doctor": "atoll.cli.doctor:doctor_cmd",
+        "export": "atoll.cli.grants:export_cmd",
+        "grant": "atoll.cli.grants:grant_cmd",
+        "grants": "atoll.cli.grants:grants_cmd",
+        "intake": "atoll.cli.grants:intake_cmd",
+        "revoke": "atoll.cli.grants:revoke_cmd",
         "image": "atoll.cli.image:image_group",
         "mcp": "atoll.cli.mcp:mcp_group",
         "purge": "atoll.cli.purge:purge_cmd",
+        "reap": "atoll.cli.admin:reap_cmd",
     }
 
     short: ClassVar[dict[str, str]] = {
+        "admin": "Administer this host's team (root): people, leads, limits, policy.",
         "attach": "Attach this terminal to a session (detach: tmux prefix, then d).",
         "audit": "Show, verify and checkpoint the ledger of actions on this host.",
         "doctor": "Check each host: reachable, atoll and tmux there, agent users.",
+        "export": "Copy a path out of an island to the host (hashed, never overwrites).",
+        "grant": "Make a host folder visible in an island, live, read-only by default.",
+        "grants": "List an island's grants: since when, by whom, how many crossings.",
+        "intake": "Copy a host folder into an island (each file hashed in the ledger).",
+        "revoke": "Take a grant away at once.",
         "hook": "Report agent state from the agent's own hooks (for agents).",
         "image": "Build the island image for docker and podman.",
         "key": "Press named keys in a session (Esc, arrows, Tab, C-c, ...).",
@@ -77,6 +90,7 @@ class LazyGroup(click.Group):
         "new": "Start an agent session, detached, as your agent user.",
         "peek": "Print a session's screen; for an exited one, why it ended.",
         "purge": "Destroy an island: sessions, container, workspace, worktree.",
+        "reap": "Stop sessions past the host policy's max_idle/max_age (root).",
         "tui": "The fleet view: every session here and on your hosts, live.",
         "type": "Type text into a session, literally; Enter only with --enter.",
     }
@@ -271,6 +285,12 @@ def ls_cmd(as_json: bool = False, here: bool = False, all_hosts: bool = False,
 
     for line in host_problems(listing) + row_reasons(listing):
         click.echo(line, err=True)
+    if not (all_hosts or hosts):  # resource caps of this host's agent users (issue 17)
+        from atoll.service.limits import caps_of, describe
+
+        agents = sorted({r.agent_user for r in listing.sessions} - {ctx.operator})
+        for user, state in caps_of(agents).items():
+            click.echo(f"atoll: caps: {describe(user, state)}", err=True)
     click.echo(table(listing, color=sys.stdout.isatty()))
 
 

@@ -47,6 +47,10 @@ REFUSED_PROJECT_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 """Keys a project file may never set; named in the refusal so the operator sees the attempt."""
 
+POLICY_KEYS: tuple[str, ...] = ("policy", "islands", "forbid_flags", "max_idle", "max_age")
+"""Host policy keys (``/etc/atoll/policy.toml``, root's): no operator or project config may
+hold them, since a config that could would loosen the host's policy."""
+
 _PATTERN_RE = re.compile(r"[a-z0-9_*?\[\]-]{1,64}")
 MAX_TIMEOUT = 600.0
 
@@ -142,9 +146,19 @@ def _reject_unknown(table: dict[str, Any], known: frozenset[str], where: str, so
             raise ConfigError(f"{source}: unknown key {key[:64]!r}{where}")
 
 
+def _reject_policy(raw: dict[str, Any], source: str) -> None:
+    for key in raw:
+        if key in POLICY_KEYS:
+            raise ConfigError(
+                f"{source}: {key!r} is host policy, set by root in /etc/atoll/policy.toml; "
+                "a config file cannot change it"
+            )
+
+
 def parse_config(data: bytes, source: str = "config.toml") -> Config:
     """Parse the operator's config from TOML bytes; ``source`` names the file in errors."""
     raw = _load_toml(data, source)
+    _reject_policy(raw, source)
     _reject_unknown(raw, _CONFIG_KEYS, "", source)
     hosts_raw = raw.get("hosts", [])
     if not isinstance(hosts_raw, list):
@@ -216,6 +230,7 @@ def parse_config(data: bytes, source: str = "config.toml") -> Config:
 def parse_project_config(data: bytes, source: str = ".atoll.toml") -> ProjectConfig:
     """Parse a project-local file; refuse every key outside :data:`PROJECT_KEYS` by name."""
     raw = _load_toml(data, source)
+    _reject_policy(raw, source)
     for key in raw:
         if key in REFUSED_PROJECT_KEYS:
             raise ConfigError(

@@ -278,6 +278,7 @@ def container_run_argv(
     ulimits: dict[str, tuple[int, int]] | None = None,
     command: tuple[str, ...] = ("sleep", "infinity"),
     env: dict[str, str] | None = None,
+    broker_mount: str = "",
     hook_shim: str | None = None,
 ) -> list[str]:
     """Arguments after ``ENGINE`` for ``run`` (docker and podman share them).
@@ -290,7 +291,9 @@ def container_run_argv(
     directory is bound read-only at ``EGRESS_MOUNT`` and ``env`` (the proxy variables)
     is set. ``hook_shim``: the island's ``atoll`` (only ``atoll hook EVENT``, which sets
     the state on the container's own tmux server), bound read-only at
-    ``/usr/local/bin/atoll``. Nothing else from the host is mounted.
+    ``/usr/local/bin/atoll``. ``broker_mount``: the host mountpoint of the island's grant
+    broker (:mod:`atoll.islands.brokermount`), bound at ``/grants``. Nothing else from the
+    host is mounted.
     """
     env = env or {}
     if spec.kind not in CONTAINER_KINDS:
@@ -327,6 +330,9 @@ def container_run_argv(
         argv += ["-v", f"{hook_shim}:/usr/local/bin/atoll:ro"]
     for g in spec.grants:
         argv += ["-v", f"{g.path}:{g.path}:{'rw' if g.rw else 'ro'}"]
+    if broker_mount:
+        check_abs_path(broker_mount, "broker mount")
+        argv += ["--mount", f"type=bind,source={broker_mount},destination=/grants"]
     return [*argv, spec.image, *command]
 
 
@@ -348,6 +354,7 @@ def bwrap_argv(
     new_session: bool = True,
     env: dict[str, str] | None = None,
     wrap: list[str] | None = None,
+    broker_mount: str | None = None,
     hook: HookChannel | None = None,
 ) -> list[str]:
     """The argv that runs ``command`` in a bubblewrap sandbox for ``spec``.
@@ -367,6 +374,8 @@ def bwrap_argv(
     With an allow-list, the egress proxy's directory is bound read-only at
     ``EGRESS_MOUNT``, ``env`` (the proxy variables) is set, and ``wrap`` (the forwarder's
     argv prefix) runs before ``command``.
+    ``broker_mount``: the host mountpoint of the island's grant broker, bound at ``/grants``
+    when it exists (``--bind-try``; :mod:`atoll.islands.brokermount`).
     """
     check_abs_path(workspace, "workspace")
     if home is not None:
@@ -423,6 +432,9 @@ def bwrap_argv(
         argv += ["--ro-bind", spec.egress_dir, EGRESS_MOUNT]
     for key, val in sorted((env or {}).items()):
         argv += ["--setenv", key, val]
+    if broker_mount is not None:
+        check_abs_path(broker_mount, "broker mount")
+        argv += ["--bind-try", broker_mount, "/grants"]
     argv += [
         "--setenv", "ATOLL_ISLAND", spec.island_id,
         "--unsetenv", "SSH_AUTH_SOCK",

@@ -414,3 +414,25 @@ def run_capped(argv: list[str], timeout: float, max_stdout: int,
     _trace(argv, "killed" if (timed_out or truncated) else code, started)
     return Capped(argv, None if (timed_out or truncated) else code, bytes(out),
                   err.decode("utf-8", "replace"), timed_out, truncated)
+
+
+def run_with_socket(argv: list[str], sock_fd: int, timeout: float = 30.0) -> Completed:
+    """Run ``argv`` with ``sock_fd`` (a socket) as its stdin and capture stdout/stderr, as
+    :func:`run_argv` does: for ``fusermount3``, which hands an opened ``/dev/fuse`` back
+    over the socket its ``_FUSE_COMMFD`` names (the broker's mount, atoll.broker.daemon).
+    Raises AtollError when the program does not exist, CommandTimeoutError on timeout."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, stdin=sock_fd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=_env(), close_fds=True)
+    except FileNotFoundError as exc:
+        _trace(argv, "not-found", started)
+        raise AtollError(f"{argv[0]}: program not found (is it installed?)") from exc
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        stop(proc)
+        _trace(argv, "timeout", started)
+        raise CommandTimeoutError(f"{argv[0]} timed out after {timeout:g}s") from exc
+    _trace(argv, proc.returncode, started)
+    return Completed(argv, proc.returncode, out, err.decode("utf-8", "replace"))

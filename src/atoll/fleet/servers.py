@@ -1,7 +1,8 @@
-"""The tmux servers a listing asks: the operator's own and one per agent user.
+"""A tmux server as listings and actions use it (which servers there are: each island
+kind's ``discover``, atoll.islands.registry).
 
 Kept apart from :mod:`atoll.fleet.local` (status, load, screens) so that the listing's
-tmux calls can be started before the rest of the CLI has loaded (:mod:`atoll.fleet.early`).
+tmux calls need not load status, load and screen code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 from atoll.exec.runner import Local, Runner, Sudo, current_user
-from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
+from atoll.tmux.client import TmuxClient
 
 
 class Server(msgspec.Struct, frozen=True):
@@ -27,11 +28,3 @@ class Server(msgspec.Struct, frozen=True):
 def runner_for(user: str, operator: str | None = None) -> Runner:
     """Local for the operator's own user (default: the real uid's), Sudo otherwise."""
     return Local() if user == (operator or current_user()) else Sudo(user)
-
-
-def servers_for(users: list[str], socket: str = DEFAULT_SOCKET) -> list[Server]:
-    """The operator's own server first, then one per agent user candidate."""
-    me = current_user()
-    out = [Server(me, TmuxClient(Local(), socket))]
-    out += [Server(u, TmuxClient(Sudo(u), socket)) for u in users if u != me]
-    return out

@@ -71,6 +71,7 @@ class BwrapRunner:
     workspace: str
     home: str
     via: Runner
+    broker_mount: str | None = None
 
     @property
     def host(self) -> str:
@@ -81,7 +82,8 @@ class BwrapRunner:
         return self.via.user
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return self.via.wrap(bwrap_argv(self.spec, self.workspace, argv, home=self.home))
+        return self.via.wrap(bwrap_argv(self.spec, self.workspace, argv, home=self.home,
+                                        broker_mount=self.broker_mount))
 
     def run(self, argv: list[str], *, input: bytes | None = None,
             timeout: float | None = 30.0) -> Completed:
@@ -207,7 +209,8 @@ class BwrapIsland:
         return _meta_at(self, self.path)
 
     def runner(self) -> BwrapRunner:
-        return BwrapRunner(self.spec, self.workspace, self.sandbox_home, self.host_runner())
+        return BwrapRunner(self.spec, self.workspace, self.sandbox_home, self.host_runner(),
+                           self.broker_mount)
 
     def tmux(self, socket: str = DEFAULT_SOCKET) -> TmuxClient:
         return TmuxClient(self.host_runner(), socket)
@@ -222,7 +225,13 @@ class BwrapIsland:
         env, wrap = egress_wrap(self.spec)
         return hook_relay_argv(self.path, bwrap_argv(
             self.spec, self.workspace, argv, home=self.sandbox_home, new_session=False,
-            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM), env=env, wrap=wrap))
+            hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM),
+            broker_mount=self.broker_mount, env=env, wrap=wrap))
+
+    @property
+    def broker_mount(self) -> str:
+        """Where this island's grant broker mounts (atoll.islands.brokermount.bwrap_place)."""
+        return posixpath.join(self.path, "grants")
 
     def attach_argv(self, session: str, socket: str = DEFAULT_SOCKET, *,
                     read_only: bool = False) -> list[str]:
@@ -250,10 +259,12 @@ class BwrapIsland:
         host.run(["rm", "-rf", "--one-file-system", self.path], timeout=600).check()
 
     def purge(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Kill the session, stop the egress proxy and delete the island directory (never
-        a granted project)."""
+        """Kill the session, stop the egress proxy, detach its grant broker's mount (the
+        broker then exits) and delete the island directory (never a granted project)."""
         self.stop(socket)
         stop_proxy(self.island_id)
+        self.host_runner().run(["fusermount3", "-u", "-z", "-q", "--", self.broker_mount],
+                               timeout=30)
         self._remove_dir()
 
     def pane_first(self) -> list[str] | None:

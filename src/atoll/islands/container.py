@@ -75,6 +75,9 @@ class ContainerIsland:
     """A docker or podman island for ``spec`` (``spec.kind`` names the engine)."""
 
     spec: IslandSpec
+    broker_mount: str = ""
+    """Host mountpoint of the island's grant broker, bound at ``/grants`` at creation
+    (atoll.islands.brokermount.container_place); "" for none."""
 
     def __post_init__(self) -> None:
         if self.spec.kind not in CONTAINER_KINDS:
@@ -133,7 +136,8 @@ class ContainerIsland:
         try:
             env, wrap = egress_wrap(self.spec)
             run = container_run_argv(self.spec, volume=self.volume, labels=labels,
-                                     ulimits=ulimits(), hook_shim=SHIM, env=env,
+                                     ulimits=ulimits(), hook_shim=SHIM,
+                                     broker_mount=self.broker_mount, env=env,
                                      command=(*wrap, "sleep", "infinity"))
             engine.check(*run, timeout=120)
             ready = self.runner().run(["tmux", "-V"], timeout=60)
@@ -209,6 +213,11 @@ class ContainerIsland:
         res = engine.run("volume", "rm", "-f", self.volume, timeout=120)
         if not res.ok and not _is_missing(res.stderr):
             res.check()
+        from atoll.islands.brokermount import container_place
+
+        mnt = container_place(engine.name, self.island_id).mountpoint
+        if os.path.ismount(mnt):  # the grant broker exits once its mount is gone
+            Local().run(["fusermount3", "-u", "-z", "-q", "--", mnt], timeout=30)
 
     def inspect(self) -> dict[str, Any] | None:
         res = self.engine.run("container", "inspect", self.island_id, timeout=30)

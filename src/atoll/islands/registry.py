@@ -26,8 +26,10 @@ class Kind:
     the module that implements it, whether ``atoll new --island`` offers it, whether
     discovering it asks an outside program (an engine; a listing asks it in the background
     while the tmux calls run), whether its sessions run in the project directory itself
-    (``in_place``: no copy, ``--worktree`` applies) and whether its tmux server runs on
-    the host (``host_tmux``: a transcript's FIFO is in reach)."""
+    (``in_place``: no copy, ``--worktree`` applies), whether its tmux server runs on
+    the host (``host_tmux``: a transcript's FIFO is in reach) and whether it has tmux
+    servers of its own to discover (``own_servers``: bwrap's sessions live on its agent
+    user's server, so a listing need not even import its module)."""
 
     name: str
     summary: str
@@ -36,6 +38,7 @@ class Kind:
     slow_discovery: bool = False
     in_place: bool = False
     host_tmux: bool = True
+    own_servers: bool = True
 
 
 KINDS: tuple[Kind, ...] = (
@@ -43,7 +46,8 @@ KINDS: tuple[Kind, ...] = (
          creatable=False, in_place=True),
     Kind("user", "an agent user (--as) or, without one, you", "atoll.islands.user",
          in_place=True),
-    Kind("bwrap", "a bubblewrap sandbox as an agent user", "atoll.islands.bwrap"),
+    Kind("bwrap", "a bubblewrap sandbox as an agent user", "atoll.islands.bwrap",
+         own_servers=False),
     Kind("docker", "a hardened docker container on a copy of the project",
          "atoll.islands.containerkind", slow_discovery=True, host_tmux=False),
     Kind("podman", "a hardened podman container on a copy of the project",
@@ -80,7 +84,7 @@ def discover(scope: Scope, *, slow: bool | None = None) -> list[IslandServer]:
     servers (bwrap: its agent user's) contributes none."""
     out: list[IslandServer] = []
     for k in KINDS:
-        if slow is None or k.slow_discovery == slow:
+        if k.own_servers and (slow is None or k.slow_discovery == slow):
             out += module(k.name).discover(k.name, scope)
     return out
 

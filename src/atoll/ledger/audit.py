@@ -23,13 +23,12 @@ import os
 import platform
 import pwd
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psutil
-
 from atoll.core.errors import AtollError
+from atoll.ledger.errors import LedgerWriteError
 from atoll.ledger.store import Ledger
 
 ACTIONS: frozenset[str] = frozenset(
@@ -45,6 +44,8 @@ ACTIONS: frozenset[str] = frozenset(
         "island.purge",
         "grant.add",
         "grant.revoke",
+        "crossing.read",
+        "crossing.write",
         "crossing.intake",
         "crossing.export",
         "crossing.egress",
@@ -60,6 +61,9 @@ ACTIONS: frozenset[str] = frozenset(
         "mcp.send_key",
         "mcp.wait_for_screen",
         "mcp.connect",
+        "admin.change",
+        "policy.refuse",
+        "session.reap",
     }
 )
 """Action names :class:`Audit` accepts (``audit.recover`` is written by the store itself)."""
@@ -121,6 +125,8 @@ def _verified_sudo(env: Mapping[str, str]) -> tuple[str | None, dict[str, str] |
     if not name or not uid_text.isdigit():
         return None, None
     uid = int(uid_text)
+    import psutil  # not at the top: the host ledger append command imports this module
+
     try:
         if pwd.getpwuid(uid).pw_name != name:
             return None, None
@@ -172,7 +178,9 @@ class Audit:
     """Writes the records of one actor on one host into ``ledger``.
 
     ``host`` is the name this host goes by in records; ``correlation_id`` (or None) is put in
-    every record this object writes.
+    every record this object writes. ``mirror``, when set, is given each event after it is
+    in ``ledger`` (the host ledger, :mod:`atoll.ledger.hostledger`); its LedgerWriteError
+    propagates like the ledger's own.
     """
 
     def __init__(
@@ -181,11 +189,13 @@ class Audit:
         host: str,
         actor: Actor,
         correlation_id: str | None = None,
+        mirror: Callable[[Mapping[str, object]], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.host = host
         self.actor = actor
         self.correlation_id = correlation_id
+        self.mirror = mirror
 
     def event(
         self,
@@ -203,17 +213,26 @@ class Audit:
             raise ValueError(f"unknown ledger action {action!r}")
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown ledger outcome {outcome!r}")
-        return self.ledger.append(
-            {
-                "host": self.host,
-                "actor": self.actor.to_json(),
-                "action": action,
-                "target": {str(k): str(v) for k, v in target.items()},
-                "outcome": outcome,
-                "details": dict(details or {}),
-                "correlation": self.correlation_id,
-            }
-        )
+        clear = dict(details or {})
+        event = {
+            "host": self.host,
+            "actor": self.actor.to_json(),
+            "action": action,
+            "target": {str(k): str(v) for k, v in target.items()},
+            "outcome": outcome,
+            "details": clear,
+            "correlation": self.correlation_id,
+        }
+        stored = self.ledger.append(event)
+        if self.mirror is not None:
+            try:
+                self.mirror({**event, "details": {**clear, "source_seq": stored["seq"]}})
+            except LedgerWriteError as exc:
+                if outcome == "intent":  # the action will not happen: say so here too
+                    self.ledger.append({**event, "outcome": "error", "details": {
+                        "intent": stored["seq"], "error": _one_line_error(exc)}})
+                raise
+        return stored
 
     @contextmanager
     def action(

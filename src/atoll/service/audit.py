@@ -7,6 +7,13 @@ action never happens (fail closed, shared/DESIGN.md security invariants). After 
 
 The ledger is the operator's (``ledger_path`` from config, else the XDG state path); the
 ledger package is imported lazily so that ``atoll ls`` does not pay for it.
+
+When root has set up this host's ledger (``atoll admin init``: :mod:`atoll.ledger.hostledger`)
+every record is also appended there, after the operator's own. That sink fails closed like
+the operator's ledger: an intent the host ledger did not take stops the action (its
+LedgerWriteError names the host ledger), since otherwise a lead's typing into a junior's
+agent could go unseen by her. An unreadable or untrusted ``/etc/atoll/host-ledger.toml`` is
+an error for the same reason.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ def _base(path: str | None) -> Audit:
     # The ledger, this machine's name and the actor do not change within a process; the
     # correlation id does (one per action), so it is never part of what is cached.
     from atoll.ledger import Actor, Audit, Ledger, ledger_path, this_host
+    from atoll.ledger.hostledger import mirror_for_host
 
-    return Audit(Ledger(ledger_path(path)), host=this_host(), actor=Actor.current())
+    return Audit(Ledger(ledger_path(path)), host=this_host(), actor=Actor.current(),
+                 mirror=mirror_for_host())
 
 
 def auditor(ctx: Context, correlation: str | None = None) -> Audit:
@@ -37,7 +46,8 @@ def auditor(ctx: Context, correlation: str | None = None) -> Audit:
     from atoll.ledger import Audit
 
     base = _base(ctx.ledger_path)
-    return Audit(base.ledger, base.host, base.actor, correlation or ctx.correlation_id)
+    return Audit(base.ledger, base.host, base.actor, correlation or ctx.correlation_id,
+                 mirror=base.mirror)
 
 
 @contextmanager

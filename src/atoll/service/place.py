@@ -22,12 +22,13 @@ listing is refused with :class:`StaleTargetError`, and nothing is done.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 
 import msgspec
 
-from atoll.core.errors import AmbiguousTargetError, NotFoundError
+from atoll.core.errors import AmbiguousTargetError, NotFoundError, UsageError
 from atoll.core.models import SessionRow
 from atoll.core.names import parse_target as parse_host_name
 from atoll.core.names import validate_host_name, validate_user_name
@@ -41,6 +42,18 @@ from atoll.core.sessionref import (
 from atoll.core.tmuxfmt import PaneRecord
 from atoll.fleet.servers import Server
 from atoll.service.context import Context
+
+_ISLAND_OWNER = re.compile(r"[a-z][a-z0-9-]{0,31}:[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+
+
+def validate_owner(owner: str) -> str:
+    """``owner`` if it is a Linux user name or ``KIND:ISLAND`` (a container island as
+    listed, ``docker:atoll-1a2b3c4d-fix``); UsageError else."""
+    if ":" in owner:
+        if not _ISLAND_OWNER.fullmatch(owner):
+            raise UsageError(f"invalid island owner {owner[:80]!r} (KIND:ISLAND)")
+        return owner
+    return validate_user_name(owner)
 
 
 class StaleTargetError(NotFoundError):
@@ -68,8 +81,8 @@ def parse_target(text: str, as_user: str | None = None,
     """The target written ``[HOST:]NAME`` (``local:NAME`` is this host); UsageError for a
     bad host, name or user."""
     host, name = parse_host_name(text)
-    if as_user is not None and ":" not in as_user:
-        validate_user_name(as_user)
+    if as_user is not None:
+        validate_owner(as_user)
     return Target(name, None if host in (None, "local") else host, as_user, key)
 
 
@@ -158,7 +171,7 @@ class PeerPlace:
         validate_session_target(t.name)  # a label of a hand-made session too: never an option
         argv = ["atoll", action, t.name]
         if t.as_user is not None:
-            argv += ["--as", t.as_user if ":" in t.as_user else validate_user_name(t.as_user)]
+            argv += ["--as", validate_owner(t.as_user)]
         if t.key is not None:
             argv += ["--key", t.key.text()]
         return argv + args
@@ -190,13 +203,15 @@ def resolve_local(ctx: Context, target: Target) -> LocalPlace:
 
     name = validate_session_target(target.name)
     as_user = target.as_user
-    if as_user is not None and ":" in as_user:  # ENGINE:CONTAINER, as listed
+    if as_user is not None and ":" in validate_owner(as_user):  # ENGINE:CONTAINER, listed
         servers = [s for s in _island_servers(ctx, slow=True, running=False)
                    if s.user == as_user]
         if not servers:
             raise NotFoundError(f"no container island {as_user!r}")
-    elif as_user is not None:
-        servers = [_server(ctx, validate_user_name(as_user))]
+    elif as_user is not None:  # a Linux user, or the owner another kind discovers
+        validate_user_name(as_user)
+        servers = [s for s in _island_servers(ctx, slow=False, users=(as_user,))
+                   if s.user == as_user] or [_server(ctx, as_user)]
     else:
         servers = _island_servers(ctx, slow=None)
     results = [r for r in query_servers(servers, with_screens=False) if r.visible]
@@ -258,15 +273,17 @@ def _server(ctx: Context, user: str) -> Server:
     return Server(user, TmuxClient(runner_for(user, ctx.operator), ctx.socket))
 
 
-def _island_servers(ctx: Context, *, slow: bool | None, running: bool = True) -> list[Server]:
+def _island_servers(ctx: Context, *, slow: bool | None, running: bool = True,
+                    users: tuple[str, ...] | None = None) -> list[Server]:
     """The tmux servers every island kind discovers (atoll.islands.registry): the
-    operator's, each agent user candidate's, each container's (only running ones unless
-    ``running`` is False)."""
+    operator's, each agent user's (``users``, default the candidates), each container's
+    (only running ones unless ``running`` is False)."""
     from atoll.fleet.containers import as_server
     from atoll.islands.base import Scope
     from atoll.islands.registry import discover
 
-    scope = Scope(ctx.operator, tuple(ctx.candidates()), ctx.socket)
+    scope = Scope(ctx.operator, tuple(ctx.candidates()) if users is None else users,
+                  ctx.socket)
     return [as_server(s) for s in discover(scope, slow=slow) if s.running or not running]
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from atoll.core.display import command_label
 from atoll.core.egress import Allow
@@ -135,6 +136,9 @@ def new_session(ctx: Context, req: NewSession,
             req = replace(req, as_user=chosen.user)
         elif req.island == "user":
             warning = chosen.warning
+    from atoll.service.policy import enforce_new  # host policy (issue 17), before anything runs
+
+    enforce_new(ctx, req.island, req.as_user, argv, req.name)
     server = _new_session(ctx, req, agent, argv)
     if warning and warn is not None:  # only once it runs: a refused `new` warns of nothing
         warn(warning)
@@ -166,12 +170,16 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
                          "is out of reach); start it without recording, or use --island bwrap")
     directory = os.path.abspath(req.directory or os.getcwd())
     validate_path_text(directory)
+    granted = parse_and_check(req.grants)  # served by the island's broker, never bound
     if kind.in_place:
         if req.cpus is not None or req.memory is not None or req.pids is not None \
-                or req.net or req.grants or req.allow:
-            raise UsageError("--cpus, --memory, --pids, --net, --allow and --grant need "
-                             "--island bwrap, docker or podman")
+                or req.net or req.allow:
+            raise UsageError("--cpus, --memory, --pids, --net and --allow need --island "
+                             "bwrap, docker or podman")
         user = req.as_user or ctx.operator
+        if granted and user == ctx.operator:
+            raise UsageError("--grant: a session run as you sees your files already; grant "
+                             "to an agent user's session (--as USER) or an island")
         if user != ctx.operator:
             validate_user_name(user)
         spec = IslandSpec(name=req.name, project_dir=directory,
@@ -197,8 +205,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         spec = IslandSpec(
             name=req.name, project_dir=project_root(Local(), directory), kind=kind.name,
             operator=ctx.operator, agent_user=req.as_user if kind.host_tmux else None,
-            net=req.net, grants=parse_and_check(req.grants), allow=egress_rules(ctx, req),
-            **extra,  # type: ignore[arg-type]
+            net=req.net, allow=egress_rules(ctx, req), **extra,  # type: ignore[arg-type]
         )
     island = make_island(spec)
     island.check()
@@ -232,9 +239,9 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         details |= {"dir": cwd, "worktree": worktree}
     else:
         details |= {"net": spec.net_mode, "allow": [a.text() for a in spec.allow],
-                    "cpus": spec.cpus, "memory": spec.memory,
-                    "pids": spec.pids,
-                    "grants": [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in spec.grants]}
+                    "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids}
+    if granted or not kind.in_place:
+        details["grants"] = [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in granted]
     target = {"host": ctx.host, "session": req.name, "agent_user": owner,
               "island": island.kind}
     with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
@@ -242,7 +249,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
             spec = with_egress_proxy(ctx, spec)
             island = make_island(spec)
         try:
-            island.create()
+            _create_with_broker(ctx, island, granted)
         except BaseException:
             if spec.allow:
                 from atoll.islands.egress import stop_proxy
@@ -257,8 +264,10 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         if kind.host_tmux and (req.record or ctx.record):
             transcript = audit.start_recording(ctx, Server(owner, island.tmux(ctx.socket)),
                                                req.name)
+        from atoll.service.limits import joined_island  # the agent's cgroups (issue 17)
+
         try:
-            client = start_session(island, req.name, argv, socket=ctx.socket,
+            client = start_session(joined_island(island, ctx), req.name, argv, socket=ctx.socket,
                                    options=options, env=env, cwd=cwd,
                                    first=island.pane_first(),
                                    pipe_command=transcript.pipe_command if transcript else None)
@@ -343,6 +352,44 @@ def with_egress_proxy(ctx: Context, spec: IslandSpec) -> IslandSpec:
 def as_target(target: Target | str, as_user: str | None = None) -> Target:
     """``target`` itself, or the target written ``[HOST:]NAME`` (``as_user`` added)."""
     return target if isinstance(target, Target) else parse_target(target, as_user)
+
+
+def _create_with_broker(ctx: Context, island: Any, granted: tuple[Any, ...]) -> None:
+    """Create ``island`` with its grant broker mounted (issue 16): a container's broker
+    starts first (the engine binds its mountpoint at creation), a bwrap island's after its
+    directory exists (each pane binds it), a user island's (the agent user's, shared by
+    its sessions) only when there is something to grant; then each ``--grant`` is added
+    through it."""
+    from atoll.service import grants as broker_grants
+
+    kind = island.kind
+    if kind in ("docker", "podman"):
+        place = broker_grants.start_island_broker(ctx, kind, agent=None,
+                                                  island_id=island.island_id)
+        island.broker_mount = place.mountpoint
+        try:
+            island.create()
+        except BaseException:
+            from atoll.broker.control import stop_broker
+
+            stop_broker(place.key)
+            raise
+    elif kind == "bwrap":
+        island.create()
+        place = broker_grants.start_island_broker(ctx, kind, agent=island.spec.agent_user,
+                                                  island_id=island.island_id)
+    else:  # in place (user): the agent user's broker, in its view before the agent runs
+        island.create()
+        if not granted:
+            return
+        from atoll.islands.brokermount import user_place
+
+        place = user_place(island.spec.agent_user)
+        broker_grants.start_broker(ctx, place)
+        live = broker_grants.live_paths(place)  # an earlier session's grant reaches it too
+        granted = tuple(g for g in granted if g.path not in live)
+    for g in granted:
+        broker_grants.add_grant(ctx, place, g.path, rw=g.rw)
 
 
 def resolve(ctx: Context, name: str, as_user: str | None = None) -> Server:

@@ -1,0 +1,1 @@
+"""The broker: atoll's operator-side FUSE file server for grants (issue 16)."""
