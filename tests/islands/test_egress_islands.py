@@ -96,7 +96,7 @@ def check_probe(out: dict[str, Any], web: WebHost) -> None:
 def check_ledger(env: dict[str, str], island_id: str, web: WebHost) -> None:
     ledger = Path(env["XDG_STATE_HOME"]) / "atoll" / "ledger.jsonl"
     recs = [r for r in ledger_lines(ledger) if r["action"] == "crossing.egress"
-            and r["target"]["island"] == island_id]  # type: ignore[index]
+            and r["target"]["island_id"] == island_id]  # type: ignore[index]
     allowed = [r for r in recs if r["outcome"] == "intent"]
     denied = [r for r in recs if r["outcome"] == "denied"]
     closed = [r for r in recs if r["outcome"] == "ok"]
@@ -108,6 +108,12 @@ def check_ledger(env: dict[str, str], island_id: str, web: WebHost) -> None:
     assert closed and all(r["details"]["bytes_down"] >= 0 for r in closed)  # type: ignore[index]
     audit = atoll("audit", "verify", env=env)
     assert audit.returncode == 0, audit.stderr
+    shown = atoll("audit", "crossings", "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = [r for r in json.loads(shown.stdout)["crossings"]
+            if r["action"] == "crossing.egress"]
+    assert {r["state"] for r in rows} == {"closed", "denied"}
+    assert any(r["path"] == f"{web.address}:{PORT}" and r["bytes"] > 0 for r in rows)
 
 
 def test_bwrap_island_with_an_allow_list(bwrap_ready: None, tmux_socket: str, project: Path,

@@ -2,7 +2,7 @@
 
 Started detached by :func:`atoll.islands.egress.start_proxy` (never by hand)::
 
-    python -m atoll.cli.egress_serve --dir DIR --island ID --kind KIND --owner USER
+    python -m atoll.cli.egress_serve --dir DIR --island ID --kind KIND --owner USER [--key ISLAND]
         [--allow HOST:PORT]... [--peer-uid UID] [--ledger PATH]
 
 It listens on ``DIR/proxy.sock``, writes ``DIR/proxy.pid`` once it does, and serves until
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--island", required=True)
     parser.add_argument("--kind", required=True)
     parser.add_argument("--owner", required=True)
+    parser.add_argument("--key", default=None)
     parser.add_argument("--allow", action="append", default=[])
     parser.add_argument("--peer-uid", type=int, default=None)
     parser.add_argument("--ledger", default=None)
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     except AtollError as exc:
         print(f"atoll: error: {exc}", file=sys.stderr)
         return 2
-    target = {"island": args.island, "kind": args.kind, "owner": args.owner}
+    target = {"island": args.key or args.island, "island_id": args.island, "kind": args.kind,
+              "owner": args.owner}
     proxy = EgressProxy(target=target, rules=rules,
                         record=ledger_recorder(args.ledger, target),
                         peer_uid=args.peer_uid, own=host_addresses())

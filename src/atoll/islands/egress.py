@@ -135,8 +135,17 @@ def peer_uid(spec: IslandSpec) -> int:
     return AGENT_UID
 
 
+def island_key(spec: IslandSpec) -> str:
+    """The island as ledger records name it (the grant broker's key, so that ``atoll audit
+    crossings ISLAND`` shows file and network crossings together): ``bwrap:AGENT:ID`` or
+    ``ENGINE:CONTAINER``."""
+    if spec.kind == "bwrap":
+        return f"bwrap:{spec.agent_user}:{spec.island_id}"
+    return f"{spec.kind}:{spec.island_id}"
+
+
 def start_proxy(island_id: str, kind: str, owner: str, rules: tuple[Allow, ...],
-                peer_uid: int | None, ledger_path: str | None) -> str:
+                peer_uid: int | None, ledger_path: str | None, key: str = "") -> str:
     """Start the proxy of ``island_id`` and return its directory once it listens.
 
     Raises EgressError when it did not come up within START_TIMEOUT seconds (its log's
@@ -144,7 +153,7 @@ def start_proxy(island_id: str, kind: str, owner: str, rules: tuple[Allow, ...],
     """
     path = new_proxy_dir(island_id)
     argv = [sys.executable, "-m", "atoll.cli.egress_serve", "--dir", path,
-            "--island", island_id, "--kind", kind, "--owner", owner]
+            "--island", island_id, "--kind", kind, "--owner", owner, "--key", key or island_id]
     for rule in rules:
         argv += ["--allow", rule.text()]
     if peer_uid is not None:

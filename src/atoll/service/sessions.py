@@ -342,10 +342,10 @@ def with_egress_proxy(ctx: Context, spec: IslandSpec) -> IslandSpec:
     allow-list; unchanged otherwise."""
     if not spec.allow:
         return spec
-    from atoll.islands.egress import peer_uid, start_proxy
+    from atoll.islands.egress import island_key, peer_uid, start_proxy
 
     path = start_proxy(spec.island_id, spec.kind, ctx.operator, spec.allow, peer_uid(spec),
-                       ctx.ledger_path)
+                       ctx.ledger_path, island_key(spec))
     return replace(spec, egress_dir=path)
 
 
