@@ -84,3 +84,54 @@ def load_project_config(project_dir: Path) -> ProjectConfig:
     if data is None:
         return ProjectConfig()
     return parse_project_config(data, source=str(target))
+
+
+POLICY_PATH = Path("/etc/atoll/policy.toml")
+"""Root-owned host policy (shared/DESIGN.md decision 16; written by ``atoll admin``)."""
+
+
+def load_policy_allow(path: Path | None = None) -> tuple[str, ...] | None:
+    """The host policy's egress ``allow`` list, or None when the policy sets none.
+
+    Read from the top-level ``allow = ["HOST[:PORT]", ...]`` of :data:`POLICY_PATH` (other
+    keys are the policy's own business and ignored here). The policy narrows only: an island
+    may allow a subset of this list, and ``--net`` is refused while it is set
+    (:func:`atoll.core.egress.narrow`). A policy file that is not a regular file owned by
+    root and writable by root alone, that is not valid TOML, or whose ``allow`` is not a
+    list of valid entries, raises ConfigError: a policy that cannot be trusted is not
+    silently ignored.
+    """
+    import stat
+
+    target = path if path is not None else POLICY_PATH
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot read the host policy: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise ConfigError(f"{target}: the host policy must be a regular file owned by root "
+                          "and writable by root only")
+    data = _read_capped(target, follow_symlinks=False)
+    if data is None:
+        return None
+    import tomllib
+
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
+        raise ConfigError(f"{target}: invalid host policy: {str(exc)[:120]}") from exc
+    allow = raw.get("allow")
+    if allow is None:
+        return None
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise ConfigError(f"{target}: allow must be a list of \"HOST[:PORT]\" strings")
+    from atoll.core.egress import parse_allow_list
+    from atoll.core.errors import UsageError
+
+    try:
+        parse_allow_list(allow)
+    except UsageError as exc:
+        raise ConfigError(f"{target}: allow: {exc}") from exc
+    return tuple(allow)

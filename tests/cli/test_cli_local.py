@@ -53,7 +53,8 @@ def test_new_ls_json_contract(tmux_socket: str, tmp_path: Path) -> None:
         "host", "name", "agent", "project", "worktree", "agent_user", "launched_by", "island",
         "status", "idle_seconds", "created", "last_activity", "attached", "cpu_percent",
         "rss_bytes", "pid", "command", "exit_status", "reason", "opened_to",
-        "session_id", "pane_id", "server_pid", "session_created", "mismatch", "ended"}
+        "session_id", "pane_id", "server_pid", "session_created", "mismatch", "ended",
+        "net"}
     # tmux's own ids, and the server they belong to, as tmux itself reports them
     own = subprocess.run(["tmux", "-L", tmux_socket, "display-message", "-p", "-t", "=alpha:",
                           "#{session_id} #{pane_id} #{pid} #{session_created}"],
@@ -73,8 +74,8 @@ def test_table_output_has_the_documented_columns(tmux_socket: str) -> None:
     assert atoll("new", "tab", "--", "sleep", "300", socket=tmux_socket).returncode == 0
     res = atoll("ls", socket=tmux_socket)
     header, line = res.stdout.splitlines()[:2]
-    assert header.split() == ["HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE",
-                              "CPU", "MEM", "AGE"]
+    assert header.split() == ["HOST", "NAME", "AGENT", "PROJECT", "USER", "NET", "BY",
+                              "STATUS", "IDLE", "CPU", "MEM", "AGE"]
     assert line.split()[:2] == ["local", "tab"]
 
 

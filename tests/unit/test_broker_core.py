@@ -128,3 +128,24 @@ def test_crossing_rows_pair_intent_and_outcome_and_name_the_granter() -> None:
     assert rows[0]["granted_by"] == {"user": "lead"} and rows[0]["grant_seq"] == 1
     assert rows[2]["granted_by"] is None  # an egress is not through a grant
     assert [r["seq"] for r in crossing_rows(events, "docker:c")] == [6]
+
+
+def test_egress_crossings_are_rows_with_host_port_state_and_bytes() -> None:
+    from atoll.core.crossings import crossing_rows
+
+    island = {"island": "docker:atoll-12345678-x", "island_id": "atoll-12345678-x"}
+    events = [
+        {"seq": 1, "action": "crossing.egress", "outcome": "intent", "target": island,
+         "details": {"host": "api.example.com", "port": 443, "allowed": True,
+                     "address": "93.184.216.34"}},
+        {"seq": 2, "action": "crossing.egress", "outcome": "denied", "target": island,
+         "details": {"host": "evil.example.com", "port": 443, "allowed": False,
+                     "address": None, "reason": "not on the allow-list"}},
+        {"seq": 3, "action": "crossing.egress", "outcome": "ok", "target": island,
+         "details": {"intent": 1, "bytes_up": 10, "bytes_down": 32, "duration_s": 0.5}},
+    ]
+    rows = crossing_rows(events, "docker:atoll-12345678-x")
+    assert [(r["path"], r["state"], r["allowed"], r["bytes"]) for r in rows] == [
+        ("api.example.com:443", "closed", True, 42),
+        ("evil.example.com:443", "denied", False, None)]
+    assert rows[0]["address"] == "93.184.216.34" and rows[1]["reason"]

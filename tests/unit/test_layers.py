@@ -41,6 +41,8 @@ ALLOWED_PROCESS_CALLS = {
     "ledger/recorder.py: os.fork",  # the recorder daemonizes itself; it starts no program
     "exec/reaper.py: os.fork",  # the pane's first process: it must be the agent's parent
     "exec/reaper.py: os.execvp",  # (a subreaper), so it forks and execs the agent itself
+    "islands/egress_forwarder.py: os.fork",  # runs inside an island (python3 -c), not in
+    "islands/egress_forwarder.py: os.execvp",  # atoll: forks its forwarder, execs the agent
     "exec/cgjoin.py: os.execvp",  # joins the agent's cgroups, then becomes tmux (same pid)
 }
 

@@ -171,7 +171,13 @@ key_opt = click.option("--key", "key", hidden=True, default=None,
 @click.option("--cpus", type=float, default=None, help="Island CPU limit in cores.")
 @click.option("--memory", metavar="SIZE", default=None, help="Island memory limit (e.g. 2g).")
 @click.option("--pids", type=int, default=None, help="Island process limit.")
-@click.option("--net", is_flag=True, help="Give the island network access (none by default).")
+@click.option("--net", is_flag=True, help="Give the island all network access (none by default).")
+@click.option("--allow", "allow", multiple=True, metavar="HOST[:PORT]",
+              help="Let the island reach HOST on PORT (default 443) through atoll's egress "
+                   "proxy, and nothing else; every connection is in the ledger (repeatable).")
+@click.option("--join", "join", metavar="OTHER", default=None,
+              help="Start it in the island of session OTHER (same container, bwrap island "
+                   "or agent user; its workspace, grants, limits and allow-list).")
 @click.option("--grant", "grants", multiple=True, metavar="PATH[:rw]",
               help="Bind a host folder into the island, read-only unless :rw (repeatable).")
 @click.option("--record/--no-record", default=False, help="Record the terminal output.")
@@ -185,7 +191,8 @@ key_opt = click.option("--key", "key", hidden=True, default=None,
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | None,
             worktree: str | None, island: str, cpus: float | None, memory: str | None,
-            pids: int | None, net: bool, grants: tuple[str, ...], record: bool, attach: bool,
+            pids: int | None, net: bool, allow: tuple[str, ...], join: str | None,
+            grants: tuple[str, ...], record: bool, attach: bool,
             restart: str, host: str | None, correlation_id: str | None,
             command: tuple[str, ...]) -> None:
     """Start agent session NAME, detached, in tmux, as your agent user (or --as USER).
@@ -195,6 +202,8 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
       atoll new fix-login --agent codex --dir /home/me-agent/app
       atoll new review --worktree review/123 --agent claude
       atoll new build --as $USER -- make -j2 test
+      atoll new fix --island docker --allow api.openai.com --agent codex
+      atoll new fix-2 --join fix --agent claude
     """
     from atoll.core.islands import parse_size
     from atoll.core.names import validate_session_name
@@ -206,7 +215,8 @@ def new_cmd(name: str, agent: str | None, directory: str | None, as_user: str | 
                               worktree=worktree, command=list(command), island=island,
                               record=record, cpus=cpus,
                               memory=parse_size(memory) if memory else None, pids=pids,
-                              net=net, grants=list(grants), host=host, restart=restart)
+                              net=net, grants=list(grants), allow=list(allow), join=join,
+                              host=host, restart=restart)
     started = sessions.new_session(ctx, req, warn=lambda line: click.echo(line, err=True))
     if started.host is not None:
         click.echo(f"atoll: started {name} on {started.host}", err=True)

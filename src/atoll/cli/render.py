@@ -19,7 +19,8 @@ STATUS_SGR = {
     "lost": "1;35",
     "unknown": "3;35",
 }
-COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "BY", "STATUS", "IDLE", "CPU", "MEM", "AGE")
+COLUMNS = ("HOST", "NAME", "AGENT", "PROJECT", "USER", "NET", "BY", "STATUS", "IDLE", "CPU",
+           "MEM", "AGE")
 RIGHT = frozenset({"IDLE", "CPU", "MEM", "AGE"})
 
 
@@ -31,6 +32,7 @@ def row_cells(row: SessionRow, now: float) -> tuple[str, ...]:
         row.agent,
         project_label(row),
         f"{row.agent_user} (none)" if row.island == "none" else row.agent_user,
+        row.net or "-",
         row.launched_by or "?",  # "?": not made by atoll (or its answer was unreadable)
         status_label(row),
         human_age(row.idle_seconds) if row.idle_seconds is not None else "-",

@@ -80,6 +80,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     bell: bool = True
     ledger_path: str | None = None
     default_agent_user: str | None = None
+    allow: tuple[str, ...] = ()
+    """Egress allow-list entries (``HOST[:PORT]``) added to every bwrap/docker/podman
+    island started without ``--net`` (atoll.core.egress); never from a project file."""
 
 
 class ProjectConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -209,6 +212,13 @@ def parse_config(data: bytes, source: str = "config.toml") -> Config:
             _text(arg, "notify_command", source)
     if cfg.ledger_path is not None:
         _text(cfg.ledger_path, "ledger_path", source)
+    if cfg.allow:
+        from atoll.core.egress import parse_allow_list
+
+        try:
+            parse_allow_list(cfg.allow)
+        except UsageError as exc:
+            raise ConfigError(f"{source}: allow: {exc}") from exc
     if cfg.default_agent_user is not None:
         try:
             validate_user_name(cfg.default_agent_user)

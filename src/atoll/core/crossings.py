@@ -42,8 +42,10 @@ def crossing_rows(events: Iterable[Event], island: str | None = None) -> list[di
             continue
         outcome = ev.get("outcome")
         seq = ev.get("seq")
-        if outcome == "intent" and isinstance(seq, int):
-            path = str(target.get("path", ""))
+        egress = action == "crossing.egress"  # a connection: its "path" is HOST:PORT
+        if (outcome == "intent" or (egress and outcome == "denied")) and isinstance(seq, int):
+            path = (f"{details.get('host')}:{details.get('port')}" if egress
+                    else str(target.get("path", "")))
             by = None
             through = action in ("crossing.read", "crossing.write")
             for g in reversed(grants if through else []):
@@ -61,6 +63,11 @@ def crossing_rows(events: Iterable[Event], island: str | None = None) -> list[di
                 "granted_by": by.get("actor") if by else None,
                 "grant_seq": by.get("seq") if by else None,
             }
+            if egress:
+                rows[seq] |= {"state": "open" if outcome == "intent" else "denied",
+                              "allowed": details.get("allowed"),
+                              "address": details.get("address"),
+                              "reason": details.get("reason")}
             continue
         ref = details.get("intent")
         row = rows.get(ref) if isinstance(ref, int) else None
@@ -70,6 +77,9 @@ def crossing_rows(events: Iterable[Event], island: str | None = None) -> list[di
         for key in ("bytes", "sha256", "in_order"):
             if key in details:
                 row[key] = details[key]
+        if row["action"] == "crossing.egress" and "bytes_up" in details:
+            row["bytes"] = int(details.get("bytes_up") or 0) + int(details.get("bytes_down") or 0)
+            row |= {k: details.get(k) for k in ("bytes_up", "bytes_down", "duration_s")}
         if "error" in details:
             row["error"] = details["error"]
     return [rows[k] for k in sorted(rows)]

@@ -45,6 +45,7 @@ class IslandMeta(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     agent_user: Annotated[str, msgspec.Meta(max_length=64)] = ""
     hash8: Annotated[str, msgspec.Meta(max_length=16)] = ""
     net: bool = False
+    allow: Annotated[list[_Text], msgspec.Meta(max_length=256)] = []
     cpus: Annotated[float, msgspec.Meta(gt=0, le=4096)] = 2.0
     memory: Annotated[int, msgspec.Meta(gt=0, le=1 << 50)] = 2 << 30
     pids: Annotated[int, msgspec.Meta(gt=0, le=1 << 22)] = 512

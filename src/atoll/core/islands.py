@@ -23,6 +23,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from atoll.core.egress import Allow
 from atoll.core.errors import UsageError
 from atoll.core.names import has_control_chars, validate_session_name, validate_user_name
 
@@ -45,6 +46,9 @@ LABEL_NAME = "atoll.name"
 LABEL_OWNER = "atoll.owner"
 LABEL_KIND = "atoll.kind"
 LABEL_BASE = "atoll.base-commits"
+LABEL_ALLOW = "atoll.allow"
+EGRESS_MOUNT = "/run/atoll-egress"
+"""Where an island sees its egress proxy's directory (atoll.islands.egress.ISLAND_DIR)."""
 
 DEFAULT_CPUS = 2.0
 DEFAULT_MEMORY = 2 << 30
@@ -84,7 +88,9 @@ class IslandSpec:
     ``name``: the island's (and its first session's) name. ``project_dir``: absolute path
     of the project copied in ("" for an empty workspace). ``kind``: user, bwrap, docker,
     podman. ``cpus``: cores (float); ``memory``: bytes; ``pids``: max processes;
-    ``net``: network access; ``grants``: host directories bound in. ``agent_user``: the
+    ``net``: all network access; ``allow``: the egress allow-list (only through the
+    proxy whose host directory is ``egress_dir``; exclusive with ``net``); ``grants``:
+    host directories bound in. ``agent_user``: the
     Linux account of user/bwrap islands (ignored by containers, which run uid 1000).
     ``operator``: who owns it (label ``atoll.owner``), from the real uid.
     """
@@ -101,9 +107,16 @@ class IslandSpec:
     agent_user: str | None = None
     image: str = IMAGE
     tmp_size: int = DEFAULT_TMP
+    allow: tuple[Allow, ...] = field(default_factory=tuple)
+    egress_dir: str = ""
 
     def __post_init__(self) -> None:
         validate_spec(self)
+
+    @property
+    def net_mode(self) -> str:
+        """``net`` (everything), ``allow`` (an allow-list through the proxy) or ``none``."""
+        return "net" if self.net else "allow" if self.allow else "none"
 
     @property
     def hash8(self) -> str:
@@ -143,6 +156,14 @@ def validate_spec(spec: IslandSpec) -> None:
         validate_user_name(spec.agent_user)
     for g in spec.grants:
         validate_grant_path(g.path)
+    if spec.allow and spec.net:
+        raise UsageError("--allow and --net exclude each other: --net already lets "
+                         "everything through")
+    if spec.allow and spec.kind == "user":
+        raise UsageError("--allow needs --island bwrap, docker or podman (a user island "
+                         "shares the host's network)")
+    if spec.egress_dir:
+        check_abs_path(spec.egress_dir, "egress directory")
 
 
 def project_hash(project_dir: str) -> str:
@@ -192,6 +213,8 @@ def island_labels(spec: IslandSpec, base_commits: list[str] | None = None) -> di
         LABEL_OWNER: spec.operator,
         LABEL_KIND: spec.kind,
     }
+    if spec.allow:
+        labels[LABEL_ALLOW] = " ".join(a.text() for a in spec.allow)
     if base_commits is not None and len(base_commits) <= MAX_BASE_COMMITS:
         labels[LABEL_BASE] = " ".join(base_commits)
     return labels
@@ -254,6 +277,7 @@ def container_run_argv(
     labels: dict[str, str],
     ulimits: dict[str, tuple[int, int]] | None = None,
     command: tuple[str, ...] = ("sleep", "infinity"),
+    env: dict[str, str] | None = None,
     broker_mount: str = "",
     hook_shim: str | None = None,
 ) -> list[str]:
@@ -263,12 +287,15 @@ def container_run_argv(
     ``no-new-privileges``, read-only root with tmpfs ``/tmp`` and ``/home/agent``,
     ``--pids-limit``, ``--memory`` (= ``--memory-swap``: no swap), ``--cpus``, no network
     unless ``spec.net``, uid 1000, the workspace volume at ``/workspace``; grants are bound
-    at their own paths, read-only unless rw. ``hook_shim``: the island's ``atoll`` (only
-    ``atoll hook EVENT``, which sets the state on the container's own tmux server), bound
-    read-only at ``/usr/local/bin/atoll``. ``broker_mount``: the host mountpoint of the
-    island's grant broker (:mod:`atoll.islands.brokermount`), bound at ``/grants``.
-    Nothing else from the host is mounted.
+    at their own paths, read-only unless rw; with an allow-list, the egress proxy's
+    directory is bound read-only at ``EGRESS_MOUNT`` and ``env`` (the proxy variables)
+    is set. ``hook_shim``: the island's ``atoll`` (only ``atoll hook EVENT``, which sets
+    the state on the container's own tmux server), bound read-only at
+    ``/usr/local/bin/atoll``. ``broker_mount``: the host mountpoint of the island's grant
+    broker (:mod:`atoll.islands.brokermount`), bound at ``/grants``. Nothing else from the
+    host is mounted.
     """
+    env = env or {}
     if spec.kind not in CONTAINER_KINDS:
         raise UsageError(f"{spec.kind} is not a container kind")
     argv = ["run", "-d", "--name", spec.island_id, "--hostname", "island"]
@@ -291,6 +318,10 @@ def container_run_argv(
         "--workdir", CONTAINER_WORKSPACE,
         "--env", f"HOME={CONTAINER_HOME}",
     ]
+    for key, val in sorted(env.items()):
+        argv += ["--env", f"{key}={val}"]
+    if spec.egress_dir:
+        argv += ["-v", f"{spec.egress_dir}:{EGRESS_MOUNT}:ro"]
     for name, (soft, hard) in sorted((ulimits or {}).items()):
         argv += ["--ulimit", f"{name}={soft}:{hard}"]
     argv += ["-v", f"{volume}:{CONTAINER_WORKSPACE}"]
@@ -321,6 +352,8 @@ def bwrap_argv(
     *,
     home: str | None = None,
     new_session: bool = True,
+    env: dict[str, str] | None = None,
+    wrap: list[str] | None = None,
     broker_mount: str | None = None,
     hook: HookChannel | None = None,
 ) -> list[str]:
@@ -338,6 +371,9 @@ def bwrap_argv(
     ``spec.pids``, counted in the sandbox's user namespace) and each process's data size
     (``RLIMIT_DATA`` = ``spec.memory``); bwrap has no cgroup, so there is no total memory
     or CPU cap.
+    With an allow-list, the egress proxy's directory is bound read-only at
+    ``EGRESS_MOUNT``, ``env`` (the proxy variables) is set, and ``wrap`` (the forwarder's
+    argv prefix) runs before ``command``.
     ``broker_mount``: the host mountpoint of the island's grant broker, bound at ``/grants``
     when it exists (``--bind-try``; :mod:`atoll.islands.brokermount`).
     """
@@ -392,6 +428,10 @@ def bwrap_argv(
     argv += ["--bind" if ws_rw else "--ro-bind", workspace, workspace]
     if home is not None:
         argv += ["--bind", home, home, "--setenv", "HOME", home]
+    if spec.egress_dir:
+        argv += ["--ro-bind", spec.egress_dir, EGRESS_MOUNT]
+    for key, val in sorted((env or {}).items()):
+        argv += ["--setenv", key, val]
     if broker_mount is not None:
         check_abs_path(broker_mount, "broker mount")
         argv += ["--bind-try", broker_mount, "/grants"]
@@ -405,6 +445,7 @@ def bwrap_argv(
         f"--nproc={spec.pids}:{spec.pids}",
         f"--data={spec.memory}:{spec.memory}",
         "--",
+        *(wrap or []),
         *command,
     ]
     return argv

@@ -69,6 +69,10 @@ class SessionRow(msgspec.Struct, kw_only=True):
     mismatch: str | None = None
     #: when ``kill`` ended it (RFC 3339); only ``ls --all`` lists ended sessions
     ended: str | None = None
+    #: the island's network: ``none``, ``allow`` (an allow-list through atoll's egress
+    #: proxy) or ``net`` (everything; also user islands, which share the host's network);
+    #: empty when the session did not record it
+    net: str = ""
 
 
 class HostRow(msgspec.Struct, kw_only=True):

@@ -57,6 +57,7 @@ FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("state_time", "@atoll_state_time", True),
     ("exit", "@atoll_exit", True),
     ("conversation", "@atoll_conversation", True),
+    ("net", "@atoll_net", True),
 )
 
 # Bytes per text field. name/agent/project/worktree/launched_by/island/command: the limits
@@ -68,6 +69,7 @@ FIELD_CAPS: dict[str, int] = {
     "pane_title": 1024, "agent": 128, "project": 4096, "worktree": 4096, "launched_by": 64,
     "island": 256, "created": 40, "command": 4096, "state": 32, "state_time": 40, "exit": 8,
     "conversation": 128,
+    "net": 8,
 }  # fmt: skip
 # Number ranges, the ones a peer row is held to: pid up to PID_MAX_LIMIT (2**22, proc(5)),
 # clients attached up to 10,000, statuses up to 2**16 (a wait(2) status fits 16 bits);
@@ -152,6 +154,7 @@ class PaneRecord(msgspec.Struct, frozen=True):
     #: the agent's conversation id its hooks reported (atoll.service.hook); checked
     #: against atoll.core.specs.CONVERSATION_RE before it is used
     conversation: str = ""
+    net: str = ""
     problem: str | None = None
 
     @property

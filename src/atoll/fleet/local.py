@@ -244,6 +244,7 @@ def _row(host: str, user: str, p: PaneRecord, match: ScreenRead | None, now: flo
         pane_id=p.pane_id,
         server_pid=p.server_pid,
         session_created=p.session_created,
+        net=p.net if p.net in ("none", "allow", "net") else "",
     )
 
 

@@ -69,7 +69,7 @@ MAX_ACTION_OUTPUT = 16 << 20
 MAX_PARALLEL = 32
 _TEXT_LIMITS = {
     "name": 256, "agent": 128, "project": 4096, "worktree": 4096, "agent_user": 64,
-    "launched_by": 64, "island": 256, "command": 4096,
+    "launched_by": 64, "island": 256, "command": 4096, "net": 8,
 }  # fmt: skip
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 _CORRELATION = re.compile(r"[A-Za-z0-9._-]{1,128}")

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from atoll.core.egress import Allow
 from atoll.core.errors import UsageError
 from atoll.core.islands import Grant, IslandKindName, IslandSpec
 from atoll.exec.runner import Runner
@@ -74,6 +75,7 @@ class IslandInfo:
     engine: str | None = None
     net: bool = False
     grants: tuple[Grant, ...] = ()
+    allow: tuple[Allow, ...] = ()
     limits: dict[str, float] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 

@@ -25,6 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from atoll.core.egress import parse_allow_list
 from atoll.core.errors import AtollError, NotFoundError, PermissionDeniedError, UsageError
 from atoll.core.islandmeta import MAX_META_BYTES, InvalidMetaError, IslandMeta, parse_island_meta
 from atoll.core.islands import (
@@ -42,6 +43,7 @@ from atoll.exec.runner import Runner, Sudo
 from atoll.islands.base import Found, IslandExistsError, IslandInfo, IslandServer, Scope
 from atoll.islands.container import base_commits
 from atoll.islands.copyin import copy_in
+from atoll.islands.egress import egress_wrap, proxy_dir, stop_proxy
 from atoll.islands.grants import check_grant
 from atoll.islands.hookrelay import SHIM, hook_fifo_name, hook_relay_argv
 from atoll.tmux.client import DEFAULT_SOCKET, TmuxClient
@@ -193,7 +195,8 @@ class BwrapIsland:
         meta = {
             "name": self.spec.name, "project_dir": self.spec.project_dir,
             "hash8": self.spec.hash8, "owner": self.spec.operator, "kind": "bwrap",
-            "agent_user": self.agent_user, "net": self.spec.net, "cpus": self.spec.cpus,
+            "agent_user": self.agent_user, "net": self.spec.net,
+            "allow": [a.text() for a in self.spec.allow], "cpus": self.spec.cpus,
             "memory": self.spec.memory, "pids": self.spec.pids,
             "grants": [[g.path, g.rw] for g in self.spec.grants],
             "base_commits": commits, "created": time.time(),
@@ -216,11 +219,14 @@ class BwrapIsland:
         """The pane's argv in the sandbox, without ``--new-session`` (see
         :func:`atoll.core.islands.bwrap_argv`: the pane pty must stay the controlling
         terminal, and nothing outside the sandbox reads it), started by the hook relay
-        (:mod:`atoll.islands.hookrelay`) so the agent's hooks inside reach this pane."""
+        (:mod:`atoll.islands.hookrelay`) so the agent's hooks inside reach this pane. With
+        an allow-list the sandbox's loopback forwarder starts first
+        (:mod:`atoll.islands.egress`)."""
+        env, wrap = egress_wrap(self.spec)
         return hook_relay_argv(self.path, bwrap_argv(
             self.spec, self.workspace, argv, home=self.sandbox_home, new_session=False,
             hook=HookChannel(self.path + "/" + hook_fifo_name(), SHIM),
-            broker_mount=self.broker_mount))
+            broker_mount=self.broker_mount, env=env, wrap=wrap))
 
     @property
     def broker_mount(self) -> str:
@@ -236,9 +242,16 @@ class BwrapIsland:
         return self.tmux(socket).session_option(session, "@atoll_island_id") == self.island_id
 
     def stop(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Kill the island's session (its sandbox dies with it: --die-with-parent)."""
-        if self.owns_session(self.spec.name, socket):
-            self.tmux(socket).kill_session(self.spec.name)
+        """Kill the island's sessions, its first and any that joined it (``--join``); each
+        sandbox dies with its session (--die-with-parent)."""
+        client = self.tmux(socket)
+        try:
+            names = {p.session_name for p in client.list_panes()}
+        except AtollError:
+            names = set()
+        for name in sorted(names | {self.spec.name}):
+            if self.owns_session(name, socket):
+                client.kill_session(name)
 
     def _remove_dir(self) -> None:
         host = self.host_runner()
@@ -246,9 +259,10 @@ class BwrapIsland:
         host.run(["rm", "-rf", "--one-file-system", self.path], timeout=600).check()
 
     def purge(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Kill the session, detach its grant broker's mount (the broker then exits) and
-        delete the island directory (never a granted project)."""
+        """Kill the session, stop the egress proxy, detach its grant broker's mount (the
+        broker then exits) and delete the island directory (never a granted project)."""
         self.stop(socket)
+        stop_proxy(self.island_id)
         self.host_runner().run(["fusermount3", "-u", "-z", "-q", "--", self.broker_mount],
                                timeout=30)
         self._remove_dir()
@@ -282,7 +296,7 @@ class BwrapIsland:
             project_dir=self.spec.project_dir, owner=self.spec.operator,
             state="present" if self.exists() else "absent", workspace=self.workspace,
             workdir=self.workdir, agent_user=self.agent_user, net=self.spec.net,
-            grants=self.spec.grants,
+            grants=self.spec.grants, allow=self.spec.allow,
             limits={"cpus": self.spec.cpus, "memory": self.spec.memory, "pids": self.spec.pids},
         )
 
@@ -307,6 +321,8 @@ def list_bwrap_islands(agent_user: str) -> list[BwrapIsland]:
                 operator=meta.owner, agent_user=agent_user, cpus=meta.cpus,
                 memory=meta.memory, pids=meta.pids, net=meta.net,
                 grants=tuple(Grant(path, rw) for path, rw in meta.grants),
+                allow=parse_allow_list(meta.allow),
+                egress_dir=(proxy_dir(entry) or "") if meta.allow else "",
             )
         except AtollError:
             continue

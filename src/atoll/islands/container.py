@@ -24,11 +24,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from atoll.core.egress import parse_allow_list
 from atoll.core.errors import AtollError, UsageError
 from atoll.core.islands import (
     AGENT_UID,
     CONTAINER_KINDS,
     CONTAINER_WORKSPACE,
+    EGRESS_MOUNT,
+    LABEL_ALLOW,
     LABEL_BASE,
     LABEL_DIR,
     LABEL_NAME,
@@ -44,6 +47,7 @@ from atoll.core.islands import (
 from atoll.exec.runner import ContainerExec, Local, Runner, current_user
 from atoll.islands.base import Found, IslandExistsError, IslandInfo
 from atoll.islands.copyin import copy_in
+from atoll.islands.egress import egress_wrap, stop_proxy
 from atoll.islands.engine import Engine, ulimits
 from atoll.islands.grants import hold_grant, verify_mounts
 from atoll.islands.hookrelay import SHIM
@@ -130,9 +134,11 @@ class ContainerIsland:
             vol += ["--label", f"{key}={val}"]
         engine.check(*vol, self.volume)
         try:
+            env, wrap = egress_wrap(self.spec)
             run = container_run_argv(self.spec, volume=self.volume, labels=labels,
                                      ulimits=ulimits(), hook_shim=SHIM,
-                                     broker_mount=self.broker_mount)
+                                     broker_mount=self.broker_mount, env=env,
+                                     command=(*wrap, "sleep", "infinity"))
             engine.check(*run, timeout=120)
             ready = self.runner().run(["tmux", "-V"], timeout=60)
             if not ready.ok:
@@ -197,8 +203,10 @@ class ContainerIsland:
         self.engine.check("stop", "-t", "5", self.island_id, timeout=60)
 
     def purge(self, socket: str = DEFAULT_SOCKET) -> None:
-        """Remove the container (and with it its tmux server) and the volume."""
+        """Remove the container (and with it its tmux server), the volume and the egress
+        proxy."""
         engine = self.engine
+        stop_proxy(self.island_id)
         res = engine.run("rm", "-f", "-v", self.island_id, timeout=120)
         if not res.ok and not _is_missing(res.stderr):
             res.check()
@@ -226,7 +234,7 @@ class ContainerIsland:
             kind=self.kind, island_id=self.island_id, name=self.spec.name,
             project_dir=self.spec.project_dir, owner=self.spec.operator, state=state,
             workspace=self.volume, workdir=self.workdir, engine=self.engine.name,
-            net=self.spec.net, grants=self.spec.grants,
+            net=self.spec.net, grants=self.spec.grants, allow=self.spec.allow,
             limits={"cpus": self.spec.cpus, "memory": self.spec.memory, "pids": self.spec.pids},
             labels=dict(labels),
         )
@@ -249,9 +257,16 @@ def spec_from_inspect(engine: str, info: dict[str, Any]) -> IslandSpec:
         raise UsageError(f"container {name!r} is not an atoll island")
     host = info.get("HostConfig", {})
     grants = []
+    egress_dir = ""
     for m in info.get("Mounts") or []:
         if m.get("Type") == "bind" and m.get("Source") == m.get("Destination"):
             grants.append(Grant(str(m["Source"]), bool(m.get("RW"))))
+        elif m.get("Type") == "bind" and m.get("Destination") == EGRESS_MOUNT:
+            egress_dir = str(m.get("Source", ""))
+    try:
+        allow = parse_allow_list(str(labels.get(LABEL_ALLOW, "")).split())
+    except UsageError:
+        allow = ()
     nano = host.get("NanoCpus") or 0
     kind: IslandKindName = "podman" if engine == "podman" else "docker"
     return IslandSpec(
@@ -261,7 +276,7 @@ def spec_from_inspect(engine: str, info: dict[str, Any]) -> IslandSpec:
         memory=int(host.get("Memory") or 2 << 30),
         pids=int(host.get("PidsLimit") or 512),
         net=str(host.get("NetworkMode", "none")) not in ("none", ""),
-        grants=tuple(grants),
+        grants=tuple(grants), allow=allow, egress_dir=egress_dir if allow else "",
         image=str(info.get("Config", {}).get("Image", "")) or "atoll-island:latest",
     )
 

@@ -52,6 +52,7 @@ ACTIONS: frozenset[str] = frozenset(
         "crossing.write",
         "crossing.intake",
         "crossing.export",
+        "crossing.egress",
         "config.change",
         "host.add",
         "transcript.closed",

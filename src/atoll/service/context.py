@@ -29,6 +29,7 @@ class Context(msgspec.Struct, frozen=True):
     hosts: tuple[HostConfig, ...] = ()
     host_timeout: float = 5.0
     default_agent_user: str | None = None
+    allow: tuple[str, ...] = ()
 
     def host_alias(self, name: str) -> str:
         """The SSH alias of configured host ``name``; an unconfigured name is taken as an
@@ -64,4 +65,5 @@ def context_from_environment(correlation_id: str | None = None) -> Context:
         record=cfg.record,
         hosts=tuple(cfg.hosts),
         default_agent_user=cfg.default_agent_user,
+        allow=tuple(cfg.allow),
     )

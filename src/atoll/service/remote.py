@@ -61,6 +61,9 @@ def new(ctx: Context, place: PeerPlace, req: NewSession) -> None:
     args += ["--record"] if req.record else []
     args += ["--net"] if req.net else []
     args += ["--restart", req.restart] if req.restart != "never" else []
+    for entry in req.allow:
+        args += ["--allow", entry]
+    args += ["--join", req.join] if req.join else []
     if req.command:
         args += ["--", *req.command]
     run(ctx, place, "new", args, details={"command": list(req.command), "agent": req.agent,

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atoll.core.display import command_label
+from atoll.core.egress import Allow
 from atoll.core.errors import AtollError, NotFoundError, UsageError
+from atoll.core.islands import IslandSpec
 from atoll.core.names import validate_path_text, validate_session_name, validate_user_name
 from atoll.core.patterns import KNOWN_AGENTS
 from atoll.core.specs import SessionSpec
@@ -78,6 +80,8 @@ class NewSession:
     restart: str = "never"
     #: the lost session's spec this start resumes (atoll.service.resume)
     resume: SessionSpec | None = None
+    allow: list[str] = field(default_factory=list)
+    join: str | None = None
 
 
 def _atoll_bin_dir() -> str:
@@ -127,6 +131,9 @@ def new_session(ctx: Context, req: NewSession,
     argv = agent_argv(agent, req.command)
     if not argv or not argv[0]:
         raise UsageError("empty command")
+    if req.join is not None:
+        server = _join(ctx, req, agent, argv)
+        return Target(req.name, None, server.user)
     warning = None
     if req.as_user is None and req.island in ("user", "bwrap"):
         from atoll.service.defaultuser import default_agent_user
@@ -155,7 +162,6 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
     ``--as`` and ``--worktree`` are refused for them; bwrap islands run as an agent user
     (``--as``, required).
     """
-    from atoll.core.islands import IslandSpec
     from atoll.islands.base import start_session
     from atoll.islands.grants import parse_and_check
     from atoll.islands.registry import kind as island_kind
@@ -174,8 +180,8 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
     granted = parse_and_check(req.grants)  # served by the island's broker, never bound
     if kind.in_place:
         if req.cpus is not None or req.memory is not None or req.pids is not None \
-                or req.net:
-            raise UsageError("--cpus, --memory, --pids and --net need --island "
+                or req.net or req.allow:
+            raise UsageError("--cpus, --memory, --pids, --net and --allow need --island "
                              "bwrap, docker or podman")
         user = req.as_user or ctx.operator
         if granted and user == ctx.operator:
@@ -206,7 +212,7 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         spec = IslandSpec(
             name=req.name, project_dir=project_root(Local(), directory), kind=kind.name,
             operator=ctx.operator, agent_user=req.as_user if kind.host_tmux else None,
-            net=req.net, **extra,  # type: ignore[arg-type]
+            net=req.net, allow=egress_rules(ctx, req), **extra,  # type: ignore[arg-type]
         )
     island = make_island(spec)
     island.check()
@@ -228,6 +234,8 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         "atoll_launched_by": ctx.operator,
         "atoll_created": rfc3339(time.time()) or "",
         "atoll_command": command_label(argv),
+        # a user island (or the operator) shares the host's network
+        "atoll_net": "net" if kind.in_place else spec.net_mode,
     }
     env = {"ATOLL_SESSION": req.name}
     details: dict[str, object] = {"agent": agent, "command": argv, "project": project}
@@ -237,8 +245,8 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
                 "PATH": f"{bindir}:{SECURE_PATH}" if bindir else SECURE_PATH}
         details |= {"dir": cwd, "worktree": worktree}
     else:
-        details |= {"net": req.net, "cpus": spec.cpus, "memory": spec.memory,
-                    "pids": spec.pids}
+        details |= {"net": spec.net_mode, "allow": [a.text() for a in spec.allow],
+                    "cpus": spec.cpus, "memory": spec.memory, "pids": spec.pids}
     if granted or not kind.in_place:
         details["grants"] = [f"{g.path}:{'rw' if g.rw else 'ro'}" for g in granted]
     target = {"host": ctx.host, "session": req.name, "agent_user": owner,
@@ -250,14 +258,24 @@ def _new_session(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> 
         island=island.kind, agent_user=owner,
         limits={"grants": list(req.grants)} if kind.in_place else {
             "cpus": req.cpus, "memory": req.memory, "pids": req.pids, "net": req.net,
-            "grants": list(req.grants)},
+            "grants": list(req.grants), "allow": list(req.allow)},
         record=req.record, restart=req.restart, previous=req.resume)
     with _undo_spec(kept, replaced), \
             audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
-        if req.resume is not None and not kind.in_place and island.exists():
-            _reopen(island)  # a resume keeps the island: the lost session's work is in it
-        else:
-            _create_with_broker(ctx, island, granted)
+        if spec.allow:
+            spec = with_egress_proxy(ctx, spec)
+            island = make_island(spec)
+        try:
+            if req.resume is not None and not kind.in_place and island.exists():
+                _reopen(island)  # a resume keeps the island: the lost session's work is in it
+            else:
+                _create_with_broker(ctx, island, granted)
+        except BaseException:
+            if spec.allow:
+                from atoll.islands.egress import stop_proxy
+
+                stop_proxy(spec.island_id)
+            raise
         if not kind.in_place:  # a home atoll made for this island; never a person's home
             from atoll.service.hooks_install import wire_island
 
@@ -302,6 +320,71 @@ def _reopen(island: object) -> None:
 
     if isinstance(island, ContainerIsland):
         island.start()
+def _join(ctx: Context, req: NewSession, agent: str, argv: list[str]) -> Server:
+    """``new --join OTHER`` (:mod:`atoll.service.join`)."""
+    from atoll.islands.base import start_session
+    from atoll.service.join import island_of, refuse_widening
+
+    assert req.join is not None
+    refuse_widening(req)
+    island, server, kind, ref = island_of(ctx, req.join)
+    if island is None:  # a user island: the same agent user, in the other's project
+        project = server.client.session_option(ref, "@atoll_project") or None
+        return _new_session(ctx, replace(req, join=None, as_user=server.user,
+                                         directory=project), agent, argv)
+    if island.tmux(ctx.socket).has_session(req.name):
+        raise UsageError(f"session {req.name!r} already exists in that island; pick another "
+                         "name")
+    options = {
+        "atoll_agent": agent, "atoll_project": island.spec.project_dir, "atoll_worktree": "",
+        "atoll_launched_by": ctx.operator, "atoll_created": rfc3339(time.time()) or "",
+        "atoll_command": command_label(argv), "atoll_net": island.spec.net_mode,
+        "atoll_joined": req.join,
+    }
+    target = {"host": ctx.host, "session": req.name, "agent_user": server.user,
+              "island": kind}
+    details: dict[str, object] = {"agent": agent, "command": argv, "joined": req.join,
+                                  "island_id": island.island_id, "net": island.spec.net_mode}
+    with audit.action(ctx, "session.new", target, details, fresh_correlation(ctx)):
+        from atoll.service.hooks_install import wire_island
+
+        wire_island(island.runner(), agent)
+        client = start_session(island, req.name, argv, socket=ctx.socket, options=options,
+                               env={"ATOLL_SESSION": req.name}, first=island.pane_first())
+    return Server(server.user, client, server.attach_argv)
+
+
+def egress_rules(ctx: Context, req: NewSession) -> tuple[Allow, ...]:
+    """The allow-list of a new island: ``--allow`` plus the user config's ``allow`` (not
+    with ``--net``), checked against the host policy, which only narrows: an entry it does
+    not list, or ``--net`` while it lists any, is PermissionDeniedError (exit 4)."""
+    from atoll.config import load_policy_allow
+    from atoll.core.egress import narrow, parse_allow_list
+    from atoll.core.errors import PermissionDeniedError
+
+    policy_text = load_policy_allow()
+    policy = parse_allow_list(policy_text) if policy_text is not None else None
+    if req.net:
+        if req.allow:
+            raise UsageError("--allow and --net exclude each other: --net already lets "
+                             "everything through")
+        if policy is not None:
+            raise PermissionDeniedError("host policy limits egress to an allow-list "
+                                        "(/etc/atoll/policy.toml): --net is refused")
+        return ()
+    return narrow(parse_allow_list([*ctx.allow, *req.allow]), policy)
+
+
+def with_egress_proxy(ctx: Context, spec: IslandSpec) -> IslandSpec:
+    """``spec`` with its egress proxy started (:mod:`atoll.islands.egress`) when it has an
+    allow-list; unchanged otherwise."""
+    if not spec.allow:
+        return spec
+    from atoll.islands.egress import island_key, peer_uid, start_proxy
+
+    path = start_proxy(spec.island_id, spec.kind, ctx.operator, spec.allow, peer_uid(spec),
+                       ctx.ledger_path, island_key(spec))
+    return replace(spec, egress_dir=path)
 
 
 def as_target(target: Target | str, as_user: str | None = None) -> Target:
