@@ -125,3 +125,14 @@ def test_newly_waiting() -> None:
 
 def test_screen_text_keeps_the_bottom_and_cleans() -> None:
     assert model.screen_text("1\n2\n3\x07\n\n\n", 2) == "2\n3?"
+
+
+def test_the_user_cell_says_when_an_island_has_an_allow_list_or_no_network() -> None:
+    import msgspec
+
+    base = row("n1", user="docker:atoll-1234-n1")
+    cells = {net: model.row_cells(msgspec.structs.replace(base, net=net), NOW)[4][0]
+             for net in ("allow", "none", "net", "")}
+    assert cells == {"allow": "docker:atoll-1234-n1 [allow]",
+                     "none": "docker:atoll-1234-n1 [no net]",
+                     "net": "docker:atoll-1234-n1", "": "docker:atoll-1234-n1"}

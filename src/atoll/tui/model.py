@@ -102,7 +102,7 @@ def row_cells(row: SessionRow, now: float, flagged: bool = False) -> tuple[Cell,
         (clean(name_label(row)), FLAG_STYLE if flagged else "bold"),
         (clean(project_label(row)), ""),
         (clean(row.agent), ""),
-        (clean(row.agent_user), ""),
+        (clean(user_label(row)), ""),
         (clean(row.launched_by or "-"), ""),
         (status_label(row), STATUS_STYLE.get(row.status, "")),
         (human_age(row.idle_seconds) if row.idle_seconds is not None else "-", ""),
@@ -110,6 +110,18 @@ def row_cells(row: SessionRow, now: float, flagged: bool = False) -> tuple[Cell,
         (human_bytes(row.rss_bytes), ""),
         (human_age(age_seconds(row, now)), "dim"),
     )
+
+
+#: What the USER cell adds for an island's network (``net`` in ``ls --json``): an
+#: allow-list through the egress proxy, or no network at all; everything (``net``) and
+#: an unknown setting add nothing.
+NET_MARKS: dict[str, str] = {"allow": " [allow]", "none": " [no net]"}
+
+
+def user_label(row: SessionRow) -> str:
+    """The USER cell: the tmux server's user, with the island's network when it is not
+    the host's (atoll ls shows the same as its NET column)."""
+    return row.agent_user + NET_MARKS.get(row.net, "")
 
 
 def group_value(row: SessionRow, group: str) -> str:
