@@ -1,5 +1,5 @@
 """Several agents in one island (``atoll new NAME --join OTHER``) through the real CLI, in a
-bwrap island and a docker island with an allow-list. Heavy: run under the lock."""
+bwrap, docker and podman island with an allow-list, and a user island. Heavy: run under the lock."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import re
 import time
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.proc import atoll
 from tests.support.users import UserFactory
@@ -84,13 +82,36 @@ def test_join_a_bwrap_island(bwrap_ready: None, tmux_socket: str, tmp_path: Path
         users.cleanup()
 
 
-@pytest.mark.parametrize("kind", ["docker"])
-def test_join_a_container_island(docker_image: str, kind: str, tmux_socket: str,
-                                 tmp_path: Path) -> None:
+def test_join_a_container_island(engine: str, tmux_socket: str, tmp_path: Path) -> None:
     project = tmp_path / "proj"
     project.mkdir()
     env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    name = f"jd{engine[0]}"
     try:
-        check_join("jd1", ["--island", kind], tmux_socket, env, project)
+        check_join(name, ["--island", engine], tmux_socket, env, project)
     finally:
-        atoll("purge", "jd1", "--yes", "--force", socket=tmux_socket, env=env)
+        atoll("purge", name, "--yes", "--force", socket=tmux_socket, env=env)
+
+
+def test_join_a_user_island_runs_as_the_same_agent_user_in_its_project(
+        tmux_socket: str, tmp_path: Path) -> None:
+    users = UserFactory()
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    try:
+        agent = users.user(users.name("ju", "-agent"))
+        home = f"/home/{agent}"
+        res = atoll("new", "ju1", "--as", agent, "--dir", home, "--", "sh", "-c", FIRST,
+                    socket=tmux_socket, env=env)
+        assert res.returncode == 0, res.stderr
+        res = atoll("new", "ju2", "--join", "ju1", "--", "sh", "-c",
+                    "sleep 1; cat shared.txt; id -un; sleep 300", socket=tmux_socket, env=env)
+        assert res.returncode == 0, res.stderr
+        screen = screen_with("ju2", agent, tmux_socket, env)
+        assert "from-first" in screen and agent in screen, screen
+        listed = {r["name"]: r for r in rows(tmux_socket, env)}
+        assert listed["ju1"]["agent_user"] == listed["ju2"]["agent_user"] == agent
+        assert atoll("kill", "ju2", "--as", agent, socket=tmux_socket, env=env).returncode == 0
+        assert "ju1" in {r["name"] for r in rows(tmux_socket, env)}
+    finally:
+        atoll("kill", "ju1", "--as", agent, socket=tmux_socket, env=env)
+        users.cleanup()

@@ -31,6 +31,7 @@ FUZZ = settings(max_examples=10_000, deadline=None,
 
 _BASE = [b"s", b"4242", b"$1", b"100", b"0", b"150", b"%1", b"42", b"0", b"", b"bash", b"t",
          b"claude", b"/p", b"", b"op", b"user", b"", b"", b"", b"", b"", b""]
+_BASE += [b""] * (len(FIELDS) - len(_BASE))  # later option fields: empty, as tmux shows unset
 _value = st.binary(max_size=40) | st.sampled_from(
     [b"", b"0", b"4194305", b"\xc2\xb2", b"a|b", b"x\n1:y|", b"\xff", b"9" * 21,
      b"253402300800", b"1099511627776", b"256", b"99999"])
