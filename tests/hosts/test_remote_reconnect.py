@@ -63,7 +63,7 @@ def test_cli_attach_reconnects_when_its_connection_is_cut(
     target = {"host": "b", "session": "rc-cli", "agent_user": "wes-agent"}
     assert [e for e in ledger("session.reconnect") if e["target"] == target]
     detach = [e for e in ledger("session.detach") if e["target"] == target]
-    assert detach and detach[-1]["details"] == {"remote": True, "status": 0}
+    assert detach and detach[-1]["details"]["status"] == 0
 
 
 def test_lost_ended_and_resume_across_hosts(testbed: Testbed, marcus_config: str) -> None:
