@@ -59,8 +59,10 @@ def test_container_island_end_to_end(engine: str, tmux_socket: str, project: Pat
     assert f"-{name}" not in left
     evs = json.loads(atoll("audit", "show", "--json", env=env).stdout)
     intents = [e["action"] for e in evs if e["outcome"] == "intent"]
-    assert intents[0] == "session.new" and intents[-1] == "island.purge"
+    assert intents[0] == "session.new" and "island.purge" in intents
     assert {"session.type", "session.kill"} <= set(intents)
+    # the purge also forgets the session's spec (issue 18), recorded after the kill
+    assert intents.index("session.purge-spec") > intents.index("session.kill")
 
 
 def test_an_oom_killed_podman_agent_leaves_nothing_in_the_operators_directory(

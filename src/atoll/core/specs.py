@@ -43,7 +43,7 @@ or tags): anything else is refused, so a hostile hook payload cannot become an o
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 SOCKET_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 """A tmux socket name (``-L``) a spec may name: one path component, never ``.``/``..``."""
-_CONTAINER_USER = re.compile(r"(docker|podman):[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_CONTAINER_USER = re.compile(r"[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class SpecError(AtollError):
