@@ -101,19 +101,10 @@ def load_policy_allow(path: Path | None = None) -> tuple[str, ...] | None:
     list of valid entries, raises ConfigError: a policy that cannot be trusted is not
     silently ignored.
     """
-    import stat
+    from atoll.exec.rootfile import read_root_file
 
     target = path if path is not None else POLICY_PATH
-    try:
-        st = os.lstat(target)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"{target}: cannot read the host policy: {exc.strerror}") from exc
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
-        raise ConfigError(f"{target}: the host policy must be a regular file owned by root "
-                          "and writable by root only")
-    data = _read_capped(target, follow_symlinks=False)
+    data = read_root_file(str(target))  # root's alone, no symlink, capped (fstat, not lstat)
     if data is None:
         return None
     import tomllib

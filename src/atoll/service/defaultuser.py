@@ -11,13 +11,10 @@ how to create an agent user.
 
 from __future__ import annotations
 
-import os
 import pwd
-import stat
 from dataclasses import dataclass
 
 from atoll.core.agentmap import parse_agent_map
-from atoll.core.config import ConfigError
 from atoll.core.errors import PermissionDeniedError
 from atoll.fleet.users import may_act_as
 from atoll.service.context import Context
@@ -34,10 +31,6 @@ class DefaultUser:
     warning: str | None = None
 
 
-def _trusted(st: os.stat_result) -> bool:
-    return st.st_uid == 0 and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
 def read_agent_map(path: str = AGENT_MAP_PATH) -> dict[str, str]:
     """The host's ``{operator: agent_user}`` map; ``{}`` when the file does not exist.
 
@@ -46,25 +39,11 @@ def read_agent_map(path: str = AGENT_MAP_PATH) -> dict[str, str]:
     other account could otherwise pick the account operators' agents run as. Raises
     ConfigError (exit 2) naming the file otherwise.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+    from atoll.exec.rootfile import read_root_file
+
+    data = read_root_file(path, MAX_MAP_BYTES)
+    if data is None:
         return {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        parent = os.stat(os.path.dirname(path) or ".")
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{path}: not a regular file")
-        if not (_trusted(st) and _trusted(parent)):
-            raise ConfigError(f"{path}: refusing it: it and its directory must be root's and "
-                              "writable by nobody else")
-        data = os.read(fd, MAX_MAP_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_MAP_BYTES:
-        raise ConfigError(f"{path}: file larger than {MAX_MAP_BYTES} bytes")
     return parse_agent_map(data, path)
 
 
