@@ -4,8 +4,11 @@
     forbid_flags = ["--dangerously-skip-permissions", "--yolo"]
     max_idle = "4h"                    # stopped by `atoll reap` after this long idle
     max_age = "3d"                     # ... or this long after it started
+    allow = ["api.anthropic.com"]      # islands' egress only to these (narrows --allow)
 
-Every key is optional; no file means no restrictions. ``forbid_flags`` is a guard against
+Every key is optional; no file means no restrictions. ``allow`` narrows only: an island
+may allow a subset of it, and ``--net`` is refused while it is set
+(:func:`atoll.core.egress.narrow`). ``forbid_flags`` is a guard against
 mistakes, not a boundary: it sees only the argv ``atoll new`` starts, so ``sh -c``, the
 agent's own config files and text typed later get around it. It applies outside container
 and bubblewrap islands (those confine the agent whatever its flags).
@@ -17,10 +20,12 @@ import re
 from dataclasses import dataclass
 
 from atoll.core.config import ConfigError, _load_toml
+from atoll.core.egress import Allow, parse_allow_list
+from atoll.core.errors import UsageError
 from atoll.core.names import has_control_chars
 
 ISLAND_KINDS = ("none", "user", "bwrap", "docker", "podman")
-KEYS = ("islands", "forbid_flags", "max_idle", "max_age")
+KEYS = ("islands", "forbid_flags", "max_idle", "max_age", "allow")
 CONFINING = frozenset({"bwrap", "docker", "podman"})
 """Island kinds ``forbid_flags`` does not apply to."""
 MAX_FLAGS = 256
@@ -32,12 +37,14 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 @dataclass(frozen=True)
 class Policy:
     """``islands``: allowed kinds (None: all); ``forbid_flags``: refused argv elements;
-    ``max_idle``/``max_age``: seconds (None: no limit)."""
+    ``max_idle``/``max_age``: seconds (None: no limit); ``allow``: the egress entries an
+    island may be given (None: the policy sets no list)."""
 
     islands: tuple[str, ...] | None = None
     forbid_flags: tuple[str, ...] = ()
     max_idle: int | None = None
     max_age: int | None = None
+    allow: tuple[Allow, ...] | None = None
 
     @property
     def empty(self) -> bool:
@@ -83,7 +90,18 @@ def parse_policy(data: bytes, source: str) -> Policy:
             raise ConfigError(f"{source}: {key} must be a string such as \"4h\"")
         durations[key] = parse_duration(value, key, source) if value is not None else None
     return Policy(islands=islands, forbid_flags=tuple(flags), max_idle=durations["max_idle"],
-                  max_age=durations["max_age"])
+                  max_age=durations["max_age"], allow=_allow(raw.get("allow"), source))
+
+
+def _allow(value: object, source: str) -> tuple[Allow, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise ConfigError(f"{source}: allow must be a list of \"HOST[:PORT]\" strings")
+    try:
+        return parse_allow_list(value)
+    except UsageError as exc:
+        raise ConfigError(f"{source}: allow: {exc}") from exc
 
 
 def forbidden_flag(argv: list[str], flags: tuple[str, ...]) -> str | None:

@@ -18,20 +18,23 @@ POLICY_PATH = "/etc/atoll/policy.toml"
 MAX_POLICY_BYTES = 1 << 16
 
 
-def read_policy(path: str = POLICY_PATH) -> Policy:
-    """This host's policy; :data:`NO_POLICY` when there is no file. ConfigError (exit 2)
-    for a file that is not root's alone, too large, or invalid."""
+def read_policy(path: str | None = None) -> Policy:
+    """This host's policy (``path``, default :data:`POLICY_PATH`); :data:`NO_POLICY` when
+    there is no file. ConfigError (exit 2) for a file that is not root's alone, too large,
+    or invalid: a policy that cannot be trusted is not silently ignored."""
+    path = POLICY_PATH if path is None else path
     data = read_root_file(path, MAX_POLICY_BYTES)
     return NO_POLICY if data is None else parse_policy(data, path)
 
 
 def enforce_new(ctx: Context, island: str, as_user: str | None, argv: list[str],
-                session: str, path: str = POLICY_PATH) -> None:
+                session: str, path: str | None = None) -> None:
     """Refuse (PermissionDeniedError, exit 4, naming the policy) a session the policy does
     not allow: ``island`` is the requested kind, ``as_user`` whom it runs as (``island``
     ``user`` as the operator is kind ``none``), ``argv`` the agent's command."""
     from atoll.core.policy import refusal
 
+    path = POLICY_PATH if path is None else path
     policy = read_policy(path)
     if policy.empty:
         return

@@ -358,12 +358,11 @@ def egress_rules(ctx: Context, req: NewSession) -> tuple[Allow, ...]:
     """The allow-list of a new island: ``--allow`` plus the user config's ``allow`` (not
     with ``--net``), checked against the host policy, which only narrows: an entry it does
     not list, or ``--net`` while it lists any, is PermissionDeniedError (exit 4)."""
-    from atoll.config import load_policy_allow
     from atoll.core.egress import narrow, parse_allow_list
     from atoll.core.errors import PermissionDeniedError
+    from atoll.service.policy import read_policy
 
-    policy_text = load_policy_allow()
-    policy = parse_allow_list(policy_text) if policy_text is not None else None
+    policy = read_policy().allow
     if req.net:
         if req.allow:
             raise UsageError("--allow and --net exclude each other: --net already lets "
