@@ -36,8 +36,6 @@ def test_import_linter_contract_is_kept() -> None:
 
 # The low-level exceptions, each for a reason subprocess cannot serve.
 ALLOWED_PROCESS_CALLS = {
-    "ledger/transcript.py: os.posix_spawn",  # the recorder needs the FIFO and status pipe
-                                             # at fds 3 and 4 exactly (file_actions dup2)
     "ledger/recorder.py: os.fork",  # the recorder daemonizes itself; it starts no program
     "exec/reaper.py: os.fork",  # the pane's first process: it must be the agent's parent
     "exec/reaper.py: os.execvp",  # (a subreaper), so it forks and execs the agent itself

@@ -14,6 +14,7 @@ never touched, so JSON and other data output stays as it is.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import shlex
@@ -215,6 +216,33 @@ def spawn_detached(argv: list[str], *, env: dict[str, str], log_path: str) -> in
         os.close(log)
     _trace(argv, "started", started)
     return proc.pid
+
+
+def spawn_with_fds(argv: list[str], fds: dict[int, int]) -> int:
+    """Start ``argv`` (``argv[0]`` an absolute program path) in a new session with stdin,
+    stdout and stderr on /dev/null and each ``fds`` item (child fd: this process's fd)
+    duplicated in; every other descriptor is closed (close-on-exec). The caller's fds stay
+    open. Returns the pid without waiting (the caller reaps it); OSError if it cannot run.
+    """
+    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    high = {child: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for child, fd in fds.items()}
+    actions += [(os.POSIX_SPAWN_DUP2, fd, child) for child, fd in high.items()]
+    started = time.monotonic()
+    try:
+        pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions,
+                             setsid=True)
+    except OSError:
+        _trace(argv, "not-started", started)
+        raise
+    finally:
+        for fd in high.values():
+            os.close(fd)
+    _trace(argv, "started", started)
+    return pid
 
 
 class Batch:

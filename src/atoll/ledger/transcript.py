@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import os
 import pwd
@@ -42,6 +41,7 @@ import msgspec
 
 from atoll.core.errors import AtollError, NotFoundError
 from atoll.exec.files import UnsafeFileError, open_regular
+from atoll.exec.process import spawn_with_fds
 from atoll.ledger.audit import Audit
 from atoll.ledger.store import Ledger, make_private_dirs, state_dir
 
@@ -127,29 +127,13 @@ def _spawn_recorder(argv: list[str], out_fd: int) -> int:
     """Start the recorder detached (own session, stdio on /dev/null, the transcript file on
     fd 3, a status pipe on fd 4); return the pid of the long-lived recorder process."""
     status_r, status_w = os.pipe()
-    high_out = fcntl.fcntl(out_fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    high_status = fcntl.fcntl(status_w, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(status_w)
     try:
-        launcher = os.posix_spawn(
-            sys.executable,
-            argv,
-            dict(os.environ),
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                (os.POSIX_SPAWN_DUP2, 1, 2),
-                (os.POSIX_SPAWN_DUP2, high_out, 3),
-                (os.POSIX_SPAWN_DUP2, high_status, 4),
-            ],
-            setsid=True,
-        )
+        launcher = spawn_with_fds(argv, {3: out_fd, 4: status_w})
     except OSError:
         os.close(status_r)
         raise
     finally:
-        os.close(high_out)
-        os.close(high_status)
+        os.close(status_w)
     with os.fdopen(status_r, "rb") as status:
         answer = status.read()
     _, wait_status = os.waitpid(launcher, 0)
